@@ -1,0 +1,69 @@
+//! Layered burn models for funnel.
+//!
+//! * [`Mlp`] — linear (`identity`) and non-linear multi-layer perceptrons built from an
+//!   [`MlpConfig`], with optional stochastic hidden layers ([`Regularizer`]).
+//! * [`LayeredModel`] — the hook point: `forward_layers` returns **every** layer, index 0 the
+//!   input and index L the logits, so a probe can capture train and test representations.
+//!
+//! burn 0.22 has no backend generics: tensors live on a run-time `Device`, which the caller
+//! chooses (and seeds) once.
+
+mod activation;
+mod layered;
+mod mlp;
+mod regularizer;
+
+pub use activation::Activation;
+pub use layered::{LayerInfo, LayerRole, LayeredModel};
+pub use mlp::{force_init, Mlp, MlpConfig};
+pub use regularizer::{Regularizer, Stochastic};
+
+use burn::tensor::{Int, Tensor};
+
+/// An invalid model description; `field` names the offending configuration field.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ModelError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl ModelError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads a float tensor back to the host as `f32`, row-major.
+///
+/// Panics only when the backend cannot read memory back, which is a broken installation, not
+/// bad user input.
+pub fn to_f32_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.try_into_vec_as::<f32>()
+        .expect("backend failed to read a float tensor back to the host")
+}
+
+/// Reads an integer tensor back to the host as `i64`.
+pub fn to_i64_vec<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
+    t.try_into_vec_as::<i64>()
+        .expect("backend failed to read an integer tensor back to the host")
+}
+
+/// Derives an independent, reproducible seed for one random stream (data, init, shuffling,
+/// capture, bootstrap, …) from the run's seed, so that adding a stream never shifts another.
+/// SplitMix64 finaliser over the seed and an FNV-1a hash of the stream's name.
+pub fn derive_seed(seed: u64, stream: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in stream.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut z = seed ^ h.rotate_left(17);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}

@@ -1,0 +1,293 @@
+//! CSV data: one example per row, numeric feature columns and one integer label column.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{take_random, DataError, DataInfo, Dataset, Split};
+
+/// Which column holds the label: a header name, or a 0-based index (negative counts from the
+/// end, −1 is the last column).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LabelColumn {
+    Index(i64),
+    Name(String),
+}
+
+pub(super) struct CsvOptions<'a> {
+    pub path: &'a Path,
+    pub test_path: Option<&'a Path>,
+    pub label_column: Option<&'a LabelColumn>,
+    pub header: Option<bool>,
+    pub n_train: Option<usize>,
+    pub n_test: Option<usize>,
+    pub test_fraction: Option<f64>,
+}
+
+/// Rows of one file, before labels are mapped to classes.
+struct RawTable {
+    x: Vec<f32>,
+    labels: Vec<i64>,
+    dim: usize,
+}
+
+fn read_table(
+    path: &Path,
+    label_column: Option<&LabelColumn>,
+    header: Option<bool>,
+) -> Result<RawTable, DataError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_path(path)
+        .map_err(|e| DataError::file(path, None, format!("cannot open: {}", io_message(&e))))?;
+    let mut records = reader.records();
+    let line_of = |r: &csv::StringRecord| r.position().map(|p| p.line());
+
+    let first = match records.next() {
+        None => return Err(DataError::file(path, None, "the file has no rows")),
+        Some(r) => r.map_err(|e| csv_error(path, e))?,
+    };
+    let is_header = header.unwrap_or_else(|| first.iter().any(|c| c.parse::<f64>().is_err()));
+    let ncols = first.len();
+    if ncols < 2 {
+        return Err(DataError::file(
+            path,
+            line_of(&first),
+            format!("found {ncols} column; need at least one feature and a label"),
+        ));
+    }
+    let names: Option<Vec<String>> = is_header.then(|| first.iter().map(str::to_owned).collect());
+    let label_idx = resolve_label_column(path, label_column, names.as_deref(), ncols)?;
+
+    let mut x = Vec::new();
+    let mut labels = Vec::new();
+    let mut parse_row = |rec: &csv::StringRecord| -> Result<(), DataError> {
+        let line = line_of(rec);
+        if rec.len() != ncols {
+            return Err(DataError::file(
+                path,
+                line,
+                format!(
+                    "expected {ncols} columns (as in the first row), found {}",
+                    rec.len()
+                ),
+            ));
+        }
+        for (j, cell) in rec.iter().enumerate() {
+            let v: f64 = cell.parse().map_err(|_| {
+                DataError::file(
+                    path,
+                    line,
+                    format!("column {}: `{cell}` is not a number", j + 1),
+                )
+            })?;
+            if !v.is_finite() {
+                return Err(DataError::file(
+                    path,
+                    line,
+                    format!("column {}: `{cell}` is not finite", j + 1),
+                ));
+            }
+            if j == label_idx {
+                if v.fract() != 0.0 || v.abs() > 1e15 {
+                    return Err(DataError::file(
+                        path,
+                        line,
+                        format!("label column {}: `{cell}` is not an integer", j + 1),
+                    ));
+                }
+                labels.push(v as i64);
+            } else {
+                x.push(v as f32);
+            }
+        }
+        Ok(())
+    };
+    if !is_header {
+        parse_row(&first)?;
+    }
+    for rec in records {
+        let rec = rec.map_err(|e| csv_error(path, e))?;
+        parse_row(&rec)?;
+    }
+    if labels.is_empty() {
+        return Err(DataError::file(
+            path,
+            None,
+            "the file has a header but no data rows",
+        ));
+    }
+    Ok(RawTable {
+        x,
+        labels,
+        dim: ncols - 1,
+    })
+}
+
+fn resolve_label_column(
+    path: &Path,
+    label_column: Option<&LabelColumn>,
+    names: Option<&[String]>,
+    ncols: usize,
+) -> Result<usize, DataError> {
+    match label_column {
+        None => Ok(names
+            .and_then(|n| n.iter().position(|c| c == "label"))
+            .unwrap_or(ncols - 1)),
+        Some(LabelColumn::Index(i)) => {
+            let idx = if *i < 0 { ncols as i64 + i } else { *i };
+            if (0..ncols as i64).contains(&idx) {
+                Ok(idx as usize)
+            } else {
+                Err(DataError::invalid(
+                    "label_column",
+                    format!("index {i} is outside the {ncols} columns of {}", path.display()),
+                ))
+            }
+        }
+        Some(LabelColumn::Name(name)) => match names {
+            None => Err(DataError::invalid(
+                "label_column",
+                format!(
+                    "`{name}` is a column name but {} has no header row (set header = true, or give an index)",
+                    path.display()
+                ),
+            )),
+            Some(n) => n.iter().position(|c| c == name).ok_or_else(|| {
+                DataError::invalid(
+                    "label_column",
+                    format!("no column named `{name}` in {} (columns: {})", path.display(), n.join(", ")),
+                )
+            }),
+        },
+    }
+}
+
+fn io_message(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Io(io) => io.to_string(),
+        _ => e.to_string(),
+    }
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> DataError {
+    let line = e.position().map(|p| p.line());
+    DataError::file(path, line, io_message(&e))
+}
+
+pub(super) fn load(opts: &CsvOptions<'_>, rng: &mut ChaCha8Rng) -> Result<Split, DataError> {
+    let train_raw = read_table(opts.path, opts.label_column, opts.header)?;
+    let test_raw = match opts.test_path {
+        Some(p) => {
+            let t = read_table(p, opts.label_column, opts.header)?;
+            if t.dim != train_raw.dim {
+                return Err(DataError::file(
+                    p,
+                    None,
+                    format!(
+                        "has {} feature columns but {} has {}",
+                        t.dim,
+                        opts.path.display(),
+                        train_raw.dim
+                    ),
+                ));
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    // classes: the sorted union of label values in both files
+    let values: Vec<i64> = train_raw
+        .labels
+        .iter()
+        .chain(test_raw.iter().flat_map(|t| t.labels.iter()))
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if values.len() < 2 {
+        return Err(DataError::file(
+            opts.path,
+            None,
+            format!(
+                "the label column holds a single value ({}); need at least 2 classes",
+                values[0]
+            ),
+        ));
+    }
+    let to_dataset = |raw: RawTable| {
+        let y = raw
+            .labels
+            .iter()
+            .map(|v| values.binary_search(v).expect("value is in the union"))
+            .collect();
+        Dataset::new(raw.x, y, raw.dim, values.len())
+    };
+    let mut files = vec![opts.path.to_path_buf()];
+    let (train, test) = match test_raw {
+        Some(t) => {
+            files.push(opts.test_path.expect("test file was read").to_path_buf());
+            let train = take_random(to_dataset(train_raw), opts.n_train, "n_train", rng)?;
+            let test = take_random(to_dataset(t), opts.n_test, "n_test", rng)?;
+            (train, test)
+        }
+        None => {
+            let all = to_dataset(train_raw);
+            let n = all.len();
+            let n_test = match opts.n_test {
+                Some(k) => k,
+                None => ((opts.test_fraction.unwrap_or(0.25) * n as f64).round() as usize).max(1),
+            };
+            if n_test >= n {
+                return Err(DataError::invalid(
+                    "n_test",
+                    format!(
+                        "holds out {n_test} of the {n} rows of {}, leaving none to train on",
+                        opts.path.display()
+                    ),
+                ));
+            }
+            let n_train = opts.n_train.unwrap_or(n - n_test);
+            if n_train + n_test > n {
+                return Err(DataError::invalid(
+                    "n_train",
+                    format!(
+                        "n_train + n_test = {} exceeds the {n} rows of {}",
+                        n_train + n_test,
+                        opts.path.display()
+                    ),
+                ));
+            }
+            let mut idx: Vec<usize> = (0..n).collect();
+            idx.shuffle(rng);
+            let (test_idx, rest) = idx.split_at(n_test);
+            let mut test_idx = test_idx.to_vec();
+            let mut train_idx = rest[..n_train].to_vec();
+            test_idx.sort_unstable();
+            train_idx.sort_unstable();
+            (all.subset(&train_idx), all.subset(&test_idx))
+        }
+    };
+    let dim = train.dim;
+    Ok(Split {
+        train,
+        test,
+        info: DataInfo {
+            description: format!(
+                "CSV {}, d={dim}, {} classes",
+                opts.path.display(),
+                values.len()
+            ),
+            class_values: Some(values),
+            files,
+            ..DataInfo::default()
+        },
+    })
+}

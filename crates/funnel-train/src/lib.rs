@@ -1,0 +1,17 @@
+//! Data sets, training loops, losses and the measured generalization gap for funnel.
+//!
+//! * [`data`] — the paper's binary Gaussian mixture, a multi-class Gaussian, CSV and IDX files;
+//!   seeded generation, subsampling and splitting; standardization fitted on the training split.
+//! * [`train()`] — mini-batch training with burn's SGD (momentum) and Adam on an autodiff device,
+//!   evaluating both splits after every epoch.
+//! * [`eval`] — cross-entropy, clipped cross-entropy and 0-1 loss, and the gap test − train.
+
+pub mod data;
+pub mod eval;
+mod train;
+
+pub use data::{DataError, DataInfo, DataSpec, Dataset, Split};
+pub use eval::{evaluate, Gap, Losses};
+pub use train::{
+    cross_entropy, train, Algorithm, EpochRecord, EvalSettings, TrainError, TrainSpec, Trained,
+};

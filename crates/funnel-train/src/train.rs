@@ -1,0 +1,226 @@
+//! Mini-batch training with burn's optimizers (SGD with momentum, Adam).
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use funnel_model::{LayeredModel, Stochastic};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::Split;
+use crate::eval::{evaluate, Losses};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// Stochastic gradient descent, with heavy-ball momentum when `momentum` > 0.
+    Sgd,
+    Adam,
+}
+
+impl Algorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Sgd => "sgd",
+            Algorithm::Adam => "adam",
+        }
+    }
+}
+
+/// How to train. Every field has a default, so `[train]` may be left out of a config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSpec {
+    pub algorithm: Algorithm,
+    pub lr: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// L2 penalty added to the gradient (coupled weight decay).
+    pub weight_decay: f64,
+    /// SGD momentum (default 0.9); only for `algorithm = "sgd"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<f64>,
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        Self {
+            algorithm: Algorithm::Adam,
+            lr: 1e-3,
+            epochs: 50,
+            batch_size: 64,
+            weight_decay: 0.0,
+            momentum: None,
+        }
+    }
+}
+
+/// An invalid training setting; `key` names it.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("training diverged: the loss became {loss} at epoch {epoch}, step {step}")]
+    Diverged {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+    },
+}
+
+impl TrainSpec {
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |key, message: String| Err(TrainError::Invalid { key, message });
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("lr", format!("must be finite and > 0, got {}", self.lr));
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be ≥ 1".into());
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(
+                "weight_decay",
+                format!("must be finite and ≥ 0, got {}", self.weight_decay),
+            );
+        }
+        match (self.algorithm, self.momentum) {
+            (Algorithm::Adam, Some(_)) => {
+                return bad("momentum", "applies to algorithm = \"sgd\" only".into());
+            }
+            (Algorithm::Sgd, Some(m)) if !(m.is_finite() && (0.0..1.0).contains(&m)) => {
+                return bad("momentum", format!("must be in [0, 1), got {m}"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn optimizer(&self) -> ModuleOptimizer {
+        let decay =
+            (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
+        match self.algorithm {
+            Algorithm::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+            Algorithm::Sgd => {
+                let m = self.momentum.unwrap_or(0.9);
+                let momentum = (m > 0.0).then(|| MomentumConfig {
+                    momentum: m,
+                    dampening: 0.0,
+                    nesterov: false,
+                });
+                SgdConfig::new()
+                    .with_momentum(momentum)
+                    .with_weight_decay(decay)
+                    .init()
+            }
+        }
+    }
+}
+
+/// One line of `training.csv`.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    /// Mean mini-batch cross-entropy during the epoch (stochastic layers active).
+    pub batch_loss: f64,
+    pub train: Losses,
+    pub test: Losses,
+    /// Seconds since training started.
+    pub seconds: f64,
+}
+
+/// Mean cross-entropy of logits `[b, k]` against labels `[b]`, kept in the autodiff graph.
+pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    let logp = log_softmax(logits, 1);
+    logp.gather(1, labels.unsqueeze_dim::<2>(1)).mean().neg()
+}
+
+/// A trained model (on the plain, non-autodiff device) and its history.
+pub struct Trained<M> {
+    pub model: M,
+    pub history: Vec<EpochRecord>,
+    pub seconds: f64,
+}
+
+/// Evaluation settings used after every epoch.
+#[derive(Clone, Copy, Debug)]
+pub struct EvalSettings {
+    /// Whether stochastic layers are active when losses are measured.
+    pub mode: Stochastic,
+    /// The clip c of the clipped cross-entropy.
+    pub clip: f64,
+}
+
+/// Trains `model`, which must live on `device.autodiff()`. Mini-batches are shuffled with
+/// `seed`; stochastic layers draw from the device's RNG (seed the device before). After every
+/// epoch the model is evaluated on both splits and `on_epoch` is called. A non-finite loss stops
+/// training with [`TrainError::Diverged`].
+pub fn train<M: Module + LayeredModel>(
+    mut model: M,
+    spec: &TrainSpec,
+    split: &Split,
+    device: &Device,
+    seed: u64,
+    eval: EvalSettings,
+    on_epoch: &mut dyn FnMut(&EpochRecord),
+) -> Result<Trained<M>, TrainError> {
+    spec.validate()?;
+    let start = Instant::now();
+    let ad = device.clone().autodiff();
+    let mut optimizer = spec.optimizer();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut order: Vec<usize> = (0..split.train.len()).collect();
+    let mut history = Vec::with_capacity(spec.epochs);
+    let mut step = 0usize;
+    for epoch in 1..=spec.epochs {
+        order.shuffle(&mut rng);
+        let mut loss_sum = 0.0;
+        let mut batches = 0usize;
+        for batch in order.chunks(spec.batch_size) {
+            step += 1;
+            let x = split.train.features_of(batch, &ad);
+            let y = split.train.labels_of(batch, &ad);
+            let loss = cross_entropy(model.forward(x, Stochastic::Active), y);
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            if !value.is_finite() {
+                return Err(TrainError::Diverged {
+                    epoch,
+                    step,
+                    loss: value,
+                });
+            }
+            loss_sum += value;
+            batches += 1;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(spec.lr, model, grads);
+        }
+        let eval_model = model.valid();
+        let record = EpochRecord {
+            epoch,
+            batch_loss: loss_sum / batches.max(1) as f64,
+            train: evaluate(&eval_model, &split.train, device, eval.mode, eval.clip),
+            test: evaluate(&eval_model, &split.test, device, eval.mode, eval.clip),
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        if !record.train.cross_entropy.is_finite() {
+            return Err(TrainError::Diverged {
+                epoch,
+                step,
+                loss: record.train.cross_entropy,
+            });
+        }
+        on_epoch(&record);
+        history.push(record);
+    }
+    Ok(Trained {
+        model: model.valid(),
+        history,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
