@@ -1,1 +1,49 @@
+//! Measurement for funnel: the probe that captures every layer, divergence estimators with
+//! calibration, Lipschitz constants, and the layer-wise bounds.
+//!
+//! * [`probe::capture`] — every layer of a [`funnel_model::LayeredModel`] on a split, as
+//!   labelled point clouds.
+//! * [`kl`] — `gaussian` (closed form on fitted Gaussians) and `knn` (Wang–Kulkarni–Verdú).
+//! * [`w1`] — `exact` (optimal assignment, [`assignment`]), `sliced`, and exact 1-D W1.
+//! * [`divergence::layer_divergence`] — class-conditional KL and W1 of one layer with a null
+//!   baseline and a bootstrap interval.
+//! * [`lipschitz`] — spectral norms by power iteration, ρ_l per layer.
+//! * [`bounds`] — the KL and W1 bounds and the funnel layer.
+//!
+//! Heavy kernels (pairwise distances, projections, power iteration) run on the burn backend of
+//! the run's `Device`; the assignment solver and exact refinements run on the host in f64.
 
+pub mod assignment;
+pub mod bounds;
+pub mod cloud;
+pub mod divergence;
+pub mod kl;
+pub mod knn;
+pub mod lipschitz;
+pub mod probe;
+pub mod span;
+mod spec;
+pub mod w1;
+
+pub use bounds::{assemble, Bounds, LayerRow};
+pub use cloud::{Cloud, Points};
+pub use divergence::{layer_divergence, Bias, Estimate, LayerDivergence};
+pub use spec::{KlEstimator, MetricsSpec, W1Estimator};
+
+/// Why an estimator produced no value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EstimateError {
+    #[error("{estimator} needs at least {need} points per class and side, found {have}")]
+    TooFewPoints {
+        estimator: &'static str,
+        have: usize,
+        need: usize,
+    },
+    #[error("degenerate cloud: {0}")]
+    Degenerate(String),
+    #[error("class {class}: {source}")]
+    InClass {
+        class: usize,
+        source: Box<EstimateError>,
+    },
+}

@@ -1,0 +1,246 @@
+//! Point clouds: the representation of one layer on one split, with labels.
+
+use rand::seq::SliceRandom;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+/// `n` points in `d` dimensions, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Points {
+    pub data: Vec<f32>,
+    pub n: usize,
+    pub d: usize,
+}
+
+impl Points {
+    pub fn new(data: Vec<f32>, n: usize, d: usize) -> Self {
+        assert_eq!(data.len(), n * d, "points: data length is not n·d");
+        Self { data, n, d }
+    }
+
+    /// Builds from f64 rows (used by tests and closed-form panels).
+    pub fn from_rows(rows: &[Vec<f64>]) -> Self {
+        let d = rows.first().map_or(0, Vec::len);
+        let data = rows
+            .iter()
+            .flat_map(|r| r.iter().map(|v| *v as f32))
+            .collect();
+        Self::new(data, rows.len(), d)
+    }
+
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.d..(i + 1) * self.d]
+    }
+
+    /// The rows `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> Points {
+        let mut data = Vec::with_capacity(idx.len() * self.d);
+        for &i in idx {
+            data.extend_from_slice(self.row(i));
+        }
+        Points::new(data, idx.len(), self.d)
+    }
+
+    /// Whether every coordinate is finite.
+    pub fn all_finite(&self) -> bool {
+        self.data.iter().all(|v| v.is_finite())
+    }
+}
+
+/// One layer's representation of one split: points and their class labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cloud {
+    pub points: Points,
+    pub labels: Vec<usize>,
+    pub num_classes: usize,
+}
+
+impl Cloud {
+    pub fn new(points: Points, labels: Vec<usize>, num_classes: usize) -> Self {
+        assert_eq!(points.n, labels.len(), "cloud: points and labels disagree");
+        Self {
+            points,
+            labels,
+            num_classes,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.points.d
+    }
+
+    /// Indices of the points of each class.
+    pub fn class_indices(&self) -> Vec<Vec<usize>> {
+        class_indices(&self.labels, self.num_classes)
+    }
+
+    /// Class proportions π_y.
+    pub fn class_weights(&self) -> Vec<f64> {
+        let n = self.len().max(1) as f64;
+        self.class_indices()
+            .iter()
+            .map(|c| c.len() as f64 / n)
+            .collect()
+    }
+
+    pub fn select(&self, idx: &[usize]) -> Cloud {
+        Cloud::new(
+            self.points.select(idx),
+            idx.iter().map(|&i| self.labels[i]).collect(),
+            self.num_classes,
+        )
+    }
+}
+
+pub fn class_indices(labels: &[usize], num_classes: usize) -> Vec<Vec<usize>> {
+    let mut out = vec![Vec::new(); num_classes];
+    for (i, &y) in labels.iter().enumerate() {
+        out[y].push(i);
+    }
+    out
+}
+
+/// At most `max` indices, drawn without replacement and stratified by class (each class keeps
+/// its share, rounded so the total is exactly `min(max, n)`); sorted.
+pub fn stratified_subsample(
+    labels: &[usize],
+    num_classes: usize,
+    max: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<usize> {
+    let n = labels.len();
+    if n <= max {
+        return (0..n).collect();
+    }
+    let classes = class_indices(labels, num_classes);
+    // largest-remainder apportionment of `max` over the classes
+    let quotas: Vec<f64> = classes
+        .iter()
+        .map(|c| c.len() as f64 * max as f64 / n as f64)
+        .collect();
+    let mut take: Vec<usize> = quotas.iter().map(|q| q.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..num_classes).collect();
+    order.sort_by(|&a, &b| {
+        (quotas[b] - quotas[b].floor()).total_cmp(&(quotas[a] - quotas[a].floor()))
+    });
+    let mut left = max - take.iter().sum::<usize>();
+    for &c in order.iter().cycle().take(num_classes * 2) {
+        if left == 0 {
+            break;
+        }
+        if take[c] < classes[c].len() {
+            take[c] += 1;
+            left -= 1;
+        }
+    }
+    let mut out = Vec::with_capacity(max);
+    for (c, idx) in classes.into_iter().enumerate() {
+        let mut idx = idx;
+        idx.shuffle(rng);
+        out.extend_from_slice(&idx[..take[c]]);
+    }
+    out.sort_unstable();
+    out
+}
+
+/// A bootstrap resample: within each class, as many draws with replacement as the class has
+/// points. Returns original indices (repeats allowed), grouped by class.
+pub fn stratified_bootstrap(
+    labels: &[usize],
+    num_classes: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<usize> {
+    let mut out = Vec::with_capacity(labels.len());
+    for idx in class_indices(labels, num_classes) {
+        for _ in 0..idx.len() {
+            out.push(idx[rng.random_range(0..idx.len())]);
+        }
+    }
+    out
+}
+
+/// Two disjoint halves of a cloud, stratified by class (odd classes give the extra point to
+/// the first half).
+pub fn stratified_halves(
+    labels: &[usize],
+    num_classes: usize,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut a = Vec::with_capacity(labels.len() / 2 + num_classes);
+    let mut b = Vec::with_capacity(labels.len() / 2 + num_classes);
+    for mut idx in class_indices(labels, num_classes) {
+        idx.shuffle(rng);
+        let h = idx.len().div_ceil(2);
+        a.extend_from_slice(&idx[..h]);
+        b.extend_from_slice(&idx[h..]);
+    }
+    a.sort_unstable();
+    b.sort_unstable();
+    (a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn stratified_subsample_keeps_class_shares_and_size() {
+        let labels: Vec<usize> = (0..1000)
+            .map(|i| {
+                if i % 10 < 3 {
+                    0
+                } else if i % 10 < 9 {
+                    1
+                } else {
+                    2
+                }
+            })
+            .collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let idx = stratified_subsample(&labels, 3, 101, &mut rng);
+        assert_eq!(idx.len(), 101);
+        let mut seen = std::collections::HashSet::new();
+        assert!(idx.iter().all(|i| seen.insert(*i)), "duplicates");
+        let counts = class_indices(&idx.iter().map(|&i| labels[i]).collect::<Vec<_>>(), 3);
+        let c: Vec<usize> = counts.iter().map(Vec::len).collect();
+        assert_eq!(c.iter().sum::<usize>(), 101);
+        assert!(
+            (c[0] as i64 - 30).abs() <= 1
+                && (c[1] as i64 - 61).abs() <= 1
+                && (c[2] as i64 - 10).abs() <= 1,
+            "{c:?}"
+        );
+        assert_eq!(stratified_subsample(&labels, 3, 5000, &mut rng).len(), 1000);
+    }
+
+    #[test]
+    fn halves_are_disjoint_and_cover() {
+        let labels: Vec<usize> = (0..101).map(|i| i % 3).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let (a, b) = stratified_halves(&labels, 3, &mut rng);
+        let mut all: Vec<usize> = a.iter().chain(&b).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..101).collect::<Vec<_>>());
+        assert!((a.len() as i64 - b.len() as i64).abs() <= 3);
+    }
+
+    #[test]
+    fn bootstrap_keeps_class_sizes() {
+        let labels: Vec<usize> = (0..50).map(|i| usize::from(i < 20)).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let idx = stratified_bootstrap(&labels, 2, &mut rng);
+        assert_eq!(idx.len(), 50);
+        assert_eq!(idx.iter().filter(|&&i| labels[i] == 1).count(), 20);
+        let distinct: std::collections::HashSet<_> = idx.iter().collect();
+        assert!(distinct.len() < 50, "with replacement");
+    }
+}

@@ -1,0 +1,425 @@
+//! Class-conditional divergences between a layer's train and test clouds, each with a null
+//! baseline and a bootstrap confidence interval (DESIGN §2.3, §2.4, §2.9).
+//!
+//! * KL: D = KL(π_tr ‖ π_te) + Σ_y π_tr(y)·KL(P_{T|y} ‖ Q_{T|y}).
+//! * W1: W = Σ_y π_tr(y)·W1(P_{T|y}, Q_{T|y}); the label term TV(π_tr, π_te) is reported beside
+//!   it and enters the bound as c·TV.
+//!
+//! Each class is worked in the span of its pooled (train ∪ test) cloud, computed once and reused
+//! by the null baseline and every bootstrap resample (they are subsets of the same points).
+//! The **null baseline** is the same estimator between two disjoint, class-stratified halves of
+//! the test cloud: what the estimator reports when there is no train/test difference (at half
+//! the sample size, so it slightly overstates the floor). The **CI** is a percentile bootstrap:
+//! both clouds are resampled with replacement within each class (class counts fixed).
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use funnel_model::derive_seed;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::cloud::{stratified_halves, Cloud};
+use crate::kl::{self, categorical};
+use crate::span::{Coords, Span};
+use crate::spec::{KlEstimator, MetricsSpec, W1Estimator};
+use crate::w1;
+use crate::EstimateError;
+
+/// What kind of number an estimate is, with respect to the quantity it stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bias {
+    /// A consistent estimate with no one-sided guarantee (kNN and Gaussian KL).
+    Estimate,
+    /// The exact empirical value on the points used (exact W1 on its subsample).
+    Exact,
+    /// Never above the empirical quantity (sliced W1).
+    LowerBound,
+}
+
+/// One calibrated divergence of one layer.
+#[derive(Clone, Debug, Serialize)]
+pub struct Estimate {
+    pub value: f64,
+    /// Percentile bootstrap interval (NaN when `bootstrap = 0` or no resample succeeded).
+    pub lo: f64,
+    pub hi: f64,
+    /// The estimator between two halves of the test cloud.
+    pub null: f64,
+    pub estimator: String,
+    pub bias: Bias,
+    /// Points used per side, summed over classes.
+    pub points_train: usize,
+    pub points_test: usize,
+    /// Largest dimension the estimator worked in (span rank, after any truncation).
+    pub dims: usize,
+    /// Bootstrap resamples that produced a value.
+    pub resamples: usize,
+    /// The label term: KL(π_tr ‖ π_te) for KL, TV(π_tr, π_te) for W1.
+    pub label_term: f64,
+    pub seconds: f64,
+    /// Caveats a reader must see (ties, truncation, failures).
+    pub notes: Vec<String>,
+    /// Why there is no value, when there is none.
+    pub error: Option<String>,
+}
+
+impl Estimate {
+    fn failed(estimator: String, bias: Bias, error: String) -> Self {
+        Estimate {
+            value: f64::NAN,
+            lo: f64::NAN,
+            hi: f64::NAN,
+            null: f64::NAN,
+            estimator,
+            bias,
+            points_train: 0,
+            points_test: 0,
+            dims: 0,
+            resamples: 0,
+            label_term: f64::NAN,
+            seconds: 0.0,
+            notes: Vec::new(),
+            error: Some(error),
+        }
+    }
+
+    /// Whether the interval lies above the null baseline: a train/test difference the
+    /// estimator resolves.
+    pub fn resolved(&self) -> bool {
+        self.lo > self.null
+    }
+}
+
+/// One class of the layer, in the span of its pooled cloud.
+struct ClassPair {
+    class: usize,
+    weight: f64,
+    train: Coords,
+    test: Coords,
+}
+
+/// Per-class values of one estimator call, and what it saw.
+struct Combined {
+    value: f64,
+    dims: usize,
+    ties: usize,
+    points: (usize, usize),
+}
+
+/// The divergences of one layer.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerDivergence {
+    pub kl: Estimate,
+    pub w1: Estimate,
+    /// Rank of the layer's cloud (largest per-class span rank).
+    pub rank: usize,
+}
+
+/// Percentile of sorted values with linear interpolation.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+fn resample(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    (0..n).map(|_| rng.random_range(0..n)).collect()
+}
+
+/// The estimator applied to one class pair; `train_ids` names bootstrap copies (kNN needs them).
+type ClassFn<'a> = dyn FnMut(
+        &Coords,
+        &Coords,
+        Option<&[usize]>,
+        &mut ChaCha8Rng,
+    ) -> Result<(f64, usize, usize, (usize, usize)), EstimateError>
+    + 'a;
+
+/// One class's inputs to an estimator call: class, weight, train and test coordinates, and the
+/// original indices of bootstrap copies.
+type Pair = (usize, f64, Coords, Coords, Option<Vec<usize>>);
+
+/// Σ_y w_y·f(P_y, Q_y) over the class pairs.
+fn combine(
+    pairs: &[Pair],
+    f: &mut ClassFn<'_>,
+    rng: &mut ChaCha8Rng,
+) -> Result<Combined, EstimateError> {
+    let mut out = Combined {
+        value: 0.0,
+        dims: 0,
+        ties: 0,
+        points: (0, 0),
+    };
+    for (class, w, p, q, ids) in pairs {
+        let (v, dims, ties, (np, nq)) =
+            f(p, q, ids.as_deref(), rng).map_err(|e| EstimateError::InClass {
+                class: *class,
+                source: Box::new(e),
+            })?;
+        out.value += w * v;
+        out.dims = out.dims.max(dims);
+        out.ties += ties;
+        out.points.0 += np;
+        out.points.1 += nq;
+    }
+    Ok(out)
+}
+
+/// Runs one estimator with its null baseline and bootstrap.
+#[allow(clippy::too_many_arguments)]
+fn calibrate(
+    classes: &[ClassPair],
+    label_term: f64,
+    null_label_term: f64,
+    halves: &[(Vec<usize>, Vec<usize>)],
+    spec: &MetricsSpec,
+    name: String,
+    bias: Bias,
+    seed: u64,
+    f: &mut ClassFn<'_>,
+) -> Estimate {
+    let start = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "value"));
+    let main: Vec<Pair> = classes
+        .iter()
+        .map(|c| (c.class, c.weight, c.train.clone(), c.test.clone(), None))
+        .collect();
+    let value = match combine(&main, f, &mut rng) {
+        Ok(v) => v,
+        Err(e) => return Estimate::failed(name, bias, e.to_string()),
+    };
+    let mut notes = Vec::new();
+    if value.ties > 0 {
+        notes.push(format!(
+            "{} points at zero distance from their k-th neighbour (duplicates); their distances were floored",
+            value.ties
+        ));
+    }
+    // null baseline: halves of the test cloud, weighted by the first half's class shares
+    let mut null_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "null"));
+    let a_total: usize = halves.iter().map(|h| h.0.len()).sum();
+    let null_pairs: Vec<Pair> = classes
+        .iter()
+        .zip(halves)
+        .map(|(c, (a, b))| {
+            let w = a.len() as f64 / a_total.max(1) as f64;
+            (c.class, w, c.test.select(a), c.test.select(b), None)
+        })
+        .collect();
+    let null = match combine(&null_pairs, f, &mut null_rng) {
+        Ok(v) => null_label_term + v.value,
+        Err(e) => {
+            notes.push(format!("no null baseline: {e}"));
+            f64::NAN
+        }
+    };
+    // bootstrap
+    let mut boot_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "bootstrap"));
+    let mut values = Vec::with_capacity(spec.bootstrap);
+    let mut failures = 0;
+    for _ in 0..spec.bootstrap {
+        let pairs: Vec<Pair> = classes
+            .iter()
+            .map(|c| {
+                let ip = resample(c.train.n, &mut boot_rng);
+                let iq = resample(c.test.n, &mut boot_rng);
+                (
+                    c.class,
+                    c.weight,
+                    c.train.select(&ip),
+                    c.test.select(&iq),
+                    Some(ip),
+                )
+            })
+            .collect();
+        match combine(&pairs, f, &mut boot_rng) {
+            Ok(v) => values.push(label_term + v.value),
+            Err(_) => failures += 1,
+        }
+    }
+    if failures > 0 {
+        notes.push(format!(
+            "{failures} of {} bootstrap resamples failed",
+            spec.bootstrap
+        ));
+    }
+    values.sort_by(f64::total_cmp);
+    let alpha = (1.0 - spec.confidence) / 2.0;
+    Estimate {
+        value: label_term + value.value,
+        lo: percentile(&values, alpha),
+        hi: percentile(&values, 1.0 - alpha),
+        null,
+        estimator: name,
+        bias,
+        points_train: value.points.0,
+        points_test: value.points.1,
+        dims: value.dims,
+        resamples: values.len(),
+        label_term,
+        seconds: start.elapsed().as_secs_f64(),
+        notes,
+        error: None,
+    }
+}
+
+/// Estimates KL and W1 between the train and test clouds of one layer, class-conditionally,
+/// each with its null baseline and bootstrap interval. `seed` makes every random choice
+/// reproducible. Never panics on degenerate clouds: failures come back as estimates with an
+/// `error`.
+pub fn layer_divergence(
+    train: &Cloud,
+    test: &Cloud,
+    spec: &MetricsSpec,
+    device: &Device,
+    seed: u64,
+) -> LayerDivergence {
+    let kl_name = spec.kl_name();
+    let w1_name = spec.w1_name();
+    let w1_bias = match spec.w1 {
+        W1Estimator::Exact => Bias::Exact,
+        W1Estimator::Sliced => Bias::LowerBound,
+    };
+    let fail = |msg: String| LayerDivergence {
+        kl: Estimate::failed(kl_name.clone(), Bias::Estimate, msg.clone()),
+        w1: Estimate::failed(w1_name.clone(), w1_bias, msg),
+        rank: 0,
+    };
+    if train.dim() != test.dim() || train.num_classes != test.num_classes {
+        return fail("train and test clouds have different shapes".into());
+    }
+    if !train.points.all_finite() || !test.points.all_finite() {
+        return fail("the layer has non-finite activations (NaN or ±inf)".into());
+    }
+    if train.is_empty() || test.is_empty() {
+        return fail("a cloud is empty".into());
+    }
+    let tr_idx = train.class_indices();
+    let te_idx = test.class_indices();
+    let pi_tr = train.class_weights();
+    let pi_te = test.class_weights();
+    let mut classes = Vec::new();
+    let mut rank = 0;
+    for y in 0..train.num_classes {
+        if tr_idx[y].is_empty() {
+            continue; // weight 0
+        }
+        if te_idx[y].is_empty() {
+            return fail(format!(
+                "class {y} has {} training points but none in the test cloud: the divergence is infinite",
+                tr_idx[y].len()
+            ));
+        }
+        let p = Coords::from_points(&train.points.select(&tr_idx[y]));
+        let q = Coords::from_points(&test.points.select(&te_idx[y]));
+        let span = Span::of(&[&p, &q]);
+        rank = rank.max(span.rank());
+        classes.push(ClassPair {
+            class: y,
+            weight: pi_tr[y],
+            train: span.project(&p),
+            test: span.project(&q),
+        });
+    }
+    let label_kl = categorical(&pi_tr, &pi_te).unwrap_or(f64::INFINITY);
+    let label_tv = 0.5
+        * pi_tr
+            .iter()
+            .zip(&pi_te)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f64>();
+    // stratified halves of each class's test points (indices into `ClassPair::test`)
+    let mut half_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "halves"));
+    let halves: Vec<(Vec<usize>, Vec<usize>)> = classes
+        .iter()
+        .map(|c| {
+            let labels = vec![0usize; c.test.n];
+            stratified_halves(&labels, 1, &mut half_rng)
+        })
+        .collect();
+    let counts_a: Vec<f64> = halves.iter().map(|h| h.0.len() as f64).collect();
+    let counts_b: Vec<f64> = halves.iter().map(|h| h.1.len() as f64).collect();
+    let (sa, sb) = (counts_a.iter().sum::<f64>(), counts_b.iter().sum::<f64>());
+    let pa: Vec<f64> = counts_a.iter().map(|c| c / sa).collect();
+    let pb: Vec<f64> = counts_b.iter().map(|c| c / sb).collect();
+    let null_label_kl = categorical(&pa, &pb).unwrap_or(f64::INFINITY);
+
+    let k = spec.k;
+    let mut kl = match spec.kl {
+        KlEstimator::Knn => calibrate(
+            &classes,
+            label_kl,
+            null_label_kl,
+            &halves,
+            spec,
+            kl_name,
+            Bias::Estimate,
+            derive_seed(seed, "kl"),
+            &mut |p, q, ids, _rng| {
+                let v = kl::knn(p, q, k, ids, device)?;
+                Ok((v.value, v.dims, v.ties, (p.n, q.n)))
+            },
+        ),
+        KlEstimator::Gaussian => calibrate(
+            &classes,
+            label_kl,
+            null_label_kl,
+            &halves,
+            spec,
+            kl_name,
+            Bias::Estimate,
+            derive_seed(seed, "kl"),
+            &mut |p, q, _ids, _rng| {
+                let v = kl::gaussian(p, q)?;
+                Ok((v.value, v.dims, 0, (p.n, q.n)))
+            },
+        ),
+    };
+    let cap = spec.exact_max_per_class;
+    let directions = spec.sliced_directions;
+    // W1 is combined without its label term; TV(π_tr, π_te) is kept beside it (the bound adds
+    // c·TV), so `label_term` is set after calibration.
+    let mut w1 = calibrate(
+        &classes,
+        0.0,
+        0.0,
+        &halves,
+        spec,
+        w1_name,
+        w1_bias,
+        derive_seed(seed, "w1"),
+        &mut |p, q, _ids, rng| {
+            let v = match spec.w1 {
+                W1Estimator::Exact => w1::exact(p, q, cap, rng)?,
+                W1Estimator::Sliced => w1::sliced(p, q, directions, rng, device)?,
+            };
+            Ok((v.value, p.d, 0, (v.points_p, v.points_q)))
+        },
+    );
+    w1.label_term = label_tv;
+    if let Some(dropped) = truncation_note(&classes, &kl, spec) {
+        kl.notes.push(dropped);
+    }
+    LayerDivergence { kl, w1, rank }
+}
+
+/// A note when the Gaussian estimator had to drop directions for lack of points.
+fn truncation_note(classes: &[ClassPair], kl: &Estimate, spec: &MetricsSpec) -> Option<String> {
+    if spec.kl != KlEstimator::Gaussian || kl.error.is_some() {
+        return None;
+    }
+    let full = classes.iter().map(|c| c.train.d).max().unwrap_or(0);
+    (kl.dims < full).then(|| {
+        format!(
+            "gaussian KL kept the leading {} of {} span directions (too few points per class for a full covariance); the value estimates a lower bound",
+            kl.dims, full
+        )
+    })
+}

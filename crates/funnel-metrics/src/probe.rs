@@ -1,0 +1,44 @@
+//! The probe: runs a model over a split in chunks, without autodiff graphs, and keeps every
+//! layer's output as a labelled point cloud.
+
+use burn::prelude::*;
+use funnel_model::{to_f32_vec, LayeredModel, Stochastic};
+
+use crate::cloud::{Cloud, Points};
+
+/// Examples per forward pass during capture.
+pub const CAPTURE_CHUNK: usize = 1024;
+
+/// Captures every layer (0 = input … L = logits) of `model` on the examples `x` (`[n, d_0]`,
+/// on a non-autodiff device) with labels `labels`. With `mode = Active` every pass draws fresh
+/// masks/noise, as in the paper's stochastic networks.
+pub fn capture<M: LayeredModel>(
+    model: &M,
+    x: Tensor<2>,
+    labels: &[usize],
+    num_classes: usize,
+    mode: Stochastic,
+) -> Vec<Cloud> {
+    let [n, _] = x.dims();
+    assert_eq!(n, labels.len(), "capture: features and labels disagree");
+    let widths: Vec<usize> = model.layers().iter().map(|l| l.width).collect();
+    let mut data: Vec<Vec<f32>> = widths.iter().map(|w| Vec::with_capacity(n * w)).collect();
+    let mut start = 0;
+    while start < n {
+        let len = CAPTURE_CHUNK.min(n - start);
+        let outs = model.forward_layers(x.clone().narrow(0, start, len), mode);
+        assert_eq!(
+            outs.len(),
+            widths.len(),
+            "forward_layers disagrees with layers()"
+        );
+        for (buf, t) in data.iter_mut().zip(outs) {
+            buf.extend(to_f32_vec(t));
+        }
+        start += len;
+    }
+    data.into_iter()
+        .zip(widths)
+        .map(|(d, w)| Cloud::new(Points::new(d, n, w), labels.to_vec(), num_classes))
+        .collect()
+}

@@ -1,0 +1,178 @@
+//! Coordinates in the span of a pooled cloud.
+//!
+//! Layer representations are often rank-deficient: a linear layer wider than its input, dead
+//! ReLU units, constant features. Density-based estimators (Gaussian and kNN KL) must work in
+//! the subspace the points actually occupy, with its dimension r, not the ambient width. W1 is
+//! unchanged by the projection (the discarded directions carry the same constant in every
+//! point), and distances get cheaper.
+
+use nalgebra::{DMatrix, SymmetricEigen};
+
+use crate::cloud::Points;
+
+/// Row-major `n × d` matrix of f64 coordinates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Coords {
+    pub data: Vec<f64>,
+    pub n: usize,
+    pub d: usize,
+}
+
+impl Coords {
+    pub fn new(data: Vec<f64>, n: usize, d: usize) -> Self {
+        assert_eq!(data.len(), n * d, "coords: data length is not n·d");
+        Self { data, n, d }
+    }
+
+    pub fn from_points(p: &Points) -> Self {
+        Self::new(p.data.iter().map(|v| *v as f64).collect(), p.n, p.d)
+    }
+
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.data[i * self.d..(i + 1) * self.d]
+    }
+
+    pub fn select(&self, idx: &[usize]) -> Coords {
+        let mut data = Vec::with_capacity(idx.len() * self.d);
+        for &i in idx {
+            data.extend_from_slice(self.row(i));
+        }
+        Coords::new(data, idx.len(), self.d)
+    }
+
+    /// The first `r` columns.
+    pub fn truncate_columns(&self, r: usize) -> Coords {
+        if r >= self.d {
+            return self.clone();
+        }
+        let mut data = Vec::with_capacity(self.n * r);
+        for i in 0..self.n {
+            data.extend_from_slice(&self.row(i)[..r]);
+        }
+        Coords::new(data, self.n, r)
+    }
+
+    pub fn mean(&self) -> Vec<f64> {
+        let mut m = vec![0.0; self.d];
+        for i in 0..self.n {
+            for (a, v) in m.iter_mut().zip(self.row(i)) {
+                *a += v;
+            }
+        }
+        let n = self.n.max(1) as f64;
+        m.iter_mut().for_each(|a| *a /= n);
+        m
+    }
+
+    /// Sample covariance with divisor `n − 1` (`n` when n = 1).
+    pub fn covariance(&self) -> DMatrix<f64> {
+        let m = self.mean();
+        let centered = DMatrix::from_fn(self.n, self.d, |i, j| self.data[i * self.d + j] - m[j]);
+        let div = (self.n.max(2) - 1) as f64;
+        (centered.transpose() * &centered) / div
+    }
+}
+
+/// Squared Euclidean distance in f64.
+pub fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// Principal axes of a pooled cloud, ordered by decreasing variance.
+#[derive(Clone, Debug)]
+pub struct Span {
+    mean: Vec<f64>,
+    /// `d × r`, columns are orthonormal principal directions.
+    basis: DMatrix<f64>,
+    /// Variances along the kept directions, decreasing.
+    pub variances: Vec<f64>,
+    pub ambient: usize,
+}
+
+/// Directions with variance below this fraction of the largest are numerical noise (f32
+/// activations carry ~1e-7 relative error, i.e. ~1e-14 in variance).
+pub const RANK_TOLERANCE: f64 = 1e-9;
+
+impl Span {
+    /// The span of the union of `parts`: its mean and every principal direction whose variance
+    /// exceeds `RANK_TOLERANCE` × the largest.
+    pub fn of(parts: &[&Coords]) -> Span {
+        let d = parts[0].d;
+        let n: usize = parts.iter().map(|p| p.n).sum();
+        let mut pooled = Vec::with_capacity(n * d);
+        for p in parts {
+            pooled.extend_from_slice(&p.data);
+        }
+        let pooled = Coords::new(pooled, n, d);
+        let mean = pooled.mean();
+        let cov = pooled.covariance();
+        let eig = SymmetricEigen::new(cov);
+        let mut order: Vec<usize> = (0..d).collect();
+        order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+        let top = order.first().map_or(0.0, |&i| eig.eigenvalues[i]).max(0.0);
+        let kept: Vec<usize> = order
+            .into_iter()
+            .filter(|&i| top > 0.0 && eig.eigenvalues[i] > RANK_TOLERANCE * top)
+            .collect();
+        let basis = DMatrix::from_fn(d, kept.len(), |row, col| eig.eigenvectors[(row, kept[col])]);
+        Span {
+            mean,
+            basis,
+            variances: kept.iter().map(|&i| eig.eigenvalues[i]).collect(),
+            ambient: d,
+        }
+    }
+
+    pub fn rank(&self) -> usize {
+        self.basis.ncols()
+    }
+
+    /// Coordinates of `c` along the principal directions (centered at the pooled mean).
+    pub fn project(&self, c: &Coords) -> Coords {
+        let r = self.rank();
+        let x = DMatrix::from_fn(c.n, c.d, |i, j| c.data[i * c.d + j] - self.mean[j]);
+        let y = x * &self.basis; // n × r
+        let mut data = Vec::with_capacity(c.n * r);
+        for i in 0..c.n {
+            for j in 0..r {
+                data.push(y[(i, j)]);
+            }
+        }
+        Coords::new(data, c.n, r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plane_in_three_dimensions_has_rank_two_and_keeps_distances() {
+        // points on the plane z = x + y, shifted
+        let pts: Vec<f64> = (0..30)
+            .flat_map(|i| {
+                let x = (i as f64 * 0.37).sin() * 3.0;
+                let y = (i as f64 * 1.3).cos();
+                [x + 1.0, y - 2.0, x + y + 5.0]
+            })
+            .collect();
+        let c = Coords::new(pts, 30, 3);
+        let span = Span::of(&[&c]);
+        assert_eq!(span.rank(), 2);
+        let p = span.project(&c);
+        assert_eq!(p.d, 2);
+        for (i, j) in [(0, 1), (3, 17), (5, 29)] {
+            let a = sq_dist(c.row(i), c.row(j));
+            let b = sq_dist(p.row(i), p.row(j));
+            assert!((a - b).abs() < 1e-9 * a.max(1.0), "{a} vs {b}");
+        }
+        // centered
+        assert!(p.mean().iter().all(|m| m.abs() < 1e-9));
+    }
+
+    #[test]
+    fn identical_points_have_rank_zero() {
+        let c = Coords::new(vec![1.0, 2.0, 1.0, 2.0, 1.0, 2.0], 3, 2);
+        assert_eq!(Span::of(&[&c]).rank(), 0);
+    }
+}
