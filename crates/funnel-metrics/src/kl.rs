@@ -78,18 +78,10 @@ pub fn gaussian(p: &Coords, q: &Coords) -> Result<KlValue, EstimateError> {
 /// ρ_k(i) the distance from p_i to its k-th neighbour in P (itself excluded), ν_k(i) to its
 /// k-th neighbour in Q, r the dimension of the span.
 ///
-/// Duplicates: with `p_ids` (bootstrap resamples) copies of p_i are excluded from its own
-/// neighbours. A remaining zero distance (exact duplicates in the data, e.g. dead-ReLU points)
-/// is floored at 10⁻⁶ × the median positive neighbour distance, so a duplicate shared by P and
+/// Duplicates: a zero distance (exact duplicates in the data, e.g. dead-ReLU points) is floored at 10⁻⁶ × the median positive neighbour distance, so a duplicate shared by P and
 /// Q contributes ≈ 0 and one present only in P contributes a large positive term; the number
 /// of such points is returned as `ties`.
-pub fn knn(
-    p: &Coords,
-    q: &Coords,
-    k: usize,
-    p_ids: Option<&[usize]>,
-    device: &Device,
-) -> Result<KlValue, EstimateError> {
+pub fn knn(p: &Coords, q: &Coords, k: usize, device: &Device) -> Result<KlValue, EstimateError> {
     if p.d == 0 {
         return Ok(KlValue {
             value: 0.0,
@@ -106,21 +98,15 @@ pub fn knn(
             need: k + 1,
         });
     }
-    let self_ids: Vec<usize>;
-    let ids = match p_ids {
-        Some(ids) => ids,
-        None => {
-            self_ids = (0..n).collect();
-            &self_ids
-        }
-    };
-    let rho = kth_distances(p, p, k, Some((ids, ids)), device);
+    // a point is not its own neighbour
+    let ids: Vec<usize> = (0..n).collect();
+    let rho = kth_distances(p, p, k, Some((&ids, &ids)), device);
     let nu = kth_distances(p, q, k, None, device);
     let rho: Vec<f64> = rho
         .into_iter()
         .map(|v| {
             v.ok_or(EstimateError::TooFewPoints {
-                estimator: "knn KL (distinct points)",
+                estimator: "knn KL",
                 have: n,
                 need: k + 1,
             })

@@ -15,6 +15,12 @@ pub const CE_LIPSCHITZ: f64 = std::f64::consts::SQRT_2;
 /// Power iteration approaches σ_max from below; with the convergence check the shortfall is
 /// below ~1e-6 relative for the matrices funnel meets (tested against an SVD).
 pub fn spectral_norm(w: &Tensor<2>, max_iter: usize, seed: u64) -> f64 {
+    // scale to max |w_ij| = 1 first, so WᵀW cannot overflow f32 for huge weights
+    let scale = w.clone().abs().max().into_scalar::<f32>() as f64;
+    if scale == 0.0 || !scale.is_finite() {
+        return if scale == 0.0 { 0.0 } else { f64::NAN };
+    }
+    let w = &(w.clone() / scale);
     let [_, cols] = w.dims();
     let device = w.device();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -45,7 +51,7 @@ pub fn spectral_norm(w: &Tensor<2>, max_iter: usize, seed: u64) -> f64 {
             break;
         }
     }
-    sigma
+    sigma * scale
 }
 
 /// Frobenius norm ‖w‖_F (≥ the spectral norm of any masked copy of w).

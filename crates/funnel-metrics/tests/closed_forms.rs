@@ -68,7 +68,7 @@ fn knn_kl_within_fifteen_percent_at_low_dimension() {
     for d in [1, 4] {
         let (p, q, truth) = pair(d, 5000, 10 + d as u64);
         for k in [1, 5] {
-            let est = kl::knn(&p, &q, k, None, &device()).unwrap();
+            let est = kl::knn(&p, &q, k, &device()).unwrap();
             let rel = (est.value - truth).abs() / truth;
             assert!(
                 rel < 0.15,
@@ -89,7 +89,7 @@ fn knn_kl_of_identical_distributions_is_zero_on_average() {
         let mut rng = ChaCha8Rng::seed_from_u64(100 + t);
         let p = gaussian(1500, &[0.0; 3], &[1.0; 3], &mut rng);
         let q = gaussian(1200, &[0.0; 3], &[1.0; 3], &mut rng);
-        sum += kl::knn(&p, &q, 5, None, &device()).unwrap().value;
+        sum += kl::knn(&p, &q, 5, &device()).unwrap().value;
     }
     let mean = sum / trials as f64;
     assert!(
@@ -396,7 +396,7 @@ fn duplicate_points_are_counted_as_ties() {
         p.data[2 * i] = 0.25;
         p.data[2 * i + 1] = -0.5;
     }
-    let v = kl::knn(&p, &q, 1, None, &device()).unwrap();
+    let v = kl::knn(&p, &q, 1, &device()).unwrap();
     assert_eq!(v.ties, 20);
     assert!(v.value.is_finite());
 }

@@ -1,1 +1,66 @@
-fn main() {}
+//! The `funnel` command line.
+//!
+//! Exit codes: 0 success; 1 internal error (e.g. the results folder cannot be written);
+//! 2 bad input (command line, config, data file) with nothing written; 3 the run finished but
+//! failed (e.g. training diverged), with the reason in its `summary.json`.
+
+mod backend;
+mod config;
+mod report;
+mod results;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Measure where in a deep network generalization happens: layer-wise KL and W1
+/// generalization bounds (He & Goldfeld, arXiv 2404.03176).
+#[derive(Parser)]
+#[command(name = "funnel", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a network from a config, capture every layer on the training and the test set,
+    /// estimate per-layer KL and W1 with null baselines and CIs, and write the bounds.
+    Run(run::RunArgs),
+}
+
+/// How a command failed; decides the exit code.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad config, data or argument: exit 2, nothing written.
+    Input(String),
+    /// Anything else: exit 1.
+    Internal(String),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(&args),
+    };
+    match result {
+        Ok(report::Status::Ok) => ExitCode::SUCCESS,
+        Ok(report::Status::Failed) => ExitCode::from(3),
+        Err(CliError::Input(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Internal(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}

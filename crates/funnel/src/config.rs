@@ -1,0 +1,358 @@
+//! The run configuration: one TOML file, `--set key=value` overrides, validation that names the
+//! offending key, and the resolved copy frozen into every run folder.
+
+use std::path::{Path, PathBuf};
+
+use funnel_metrics::MetricsSpec;
+use funnel_model::{Activation, MlpConfig, Regularizer};
+use funnel_train::{DataSpec, TrainSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::BackendName;
+
+/// A whole run: data, model, training and measurement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Names the results folder `<out>/<name>/`; letters, digits, `.`, `_` and `-`.
+    pub name: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default)]
+    pub backend: BackendName,
+    pub data: DataSpec,
+    pub model: ModelSpec,
+    #[serde(default)]
+    pub train: TrainSpec,
+    #[serde(default)]
+    pub metrics: MetricsSpec,
+}
+
+fn default_seed() -> u64 {
+    0
+}
+
+/// `[model]`: the architecture; input width and class count come from the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Hidden widths; depth L = len + 1.
+    pub widths: Vec<usize>,
+    #[serde(default = "default_activation")]
+    pub activation: Activation,
+    #[serde(default = "default_bias")]
+    pub bias: bool,
+    #[serde(default)]
+    pub regularizer: Regularizer,
+}
+
+fn default_activation() -> Activation {
+    Activation::Relu
+}
+
+fn default_bias() -> bool {
+    true
+}
+
+impl ModelSpec {
+    pub fn mlp(&self, input_dim: usize, num_classes: usize) -> MlpConfig {
+        MlpConfig {
+            input_dim,
+            widths: self.widths.clone(),
+            num_classes,
+            activation: self.activation,
+            bias: self.bias,
+            regularizer: self.regularizer,
+        }
+    }
+}
+
+/// Bad configuration: the message names the key (and the file position when known).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}{}: {message}", path.display(), position(*line))]
+    Syntax {
+        path: PathBuf,
+        line: Option<(usize, usize)>,
+        message: String,
+    },
+    #[error("{}{}: `{key}`: {message}", path.display(), position(*line))]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        line: Option<(usize, usize)>,
+        message: String,
+    },
+    #[error("--set {arg}: {message}")]
+    Override { arg: String, message: String },
+}
+
+fn position(line: Option<(usize, usize)>) -> String {
+    line.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default()
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Applies `key.path=value` to a TOML table. The value is parsed as TOML (numbers, booleans,
+/// arrays, inline tables, quoted strings) and taken as a plain string when it does not parse.
+pub fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
+    let bad = |message: String| ConfigError::Override {
+        arg: arg.to_string(),
+        message,
+    };
+    let (key, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| bad("expected key=value, e.g. --set train.epochs=10".into()))?;
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(bad(format!("`{key}` is not a dotted key path")));
+    }
+    let value = match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").expect("parsed key"),
+        Err(_) => toml::Value::String(raw.to_string()),
+    };
+    let mut cur = table;
+    for (i, part) in parts[..parts.len() - 1].iter().enumerate() {
+        let entry = cur
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry.as_table_mut().ok_or_else(|| {
+            bad(format!(
+                "`{}` is a value, not a table",
+                parts[..=i].join(".")
+            ))
+        })?;
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+impl Config {
+    /// Reads, overrides, deserializes and validates a config. Relative data paths are taken
+    /// relative to the config file's folder.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Self::parse(&text, path, overrides)?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        config.data.resolve_paths(&base);
+        config
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: None,
+                key,
+                message,
+            })?;
+        Ok(config)
+    }
+
+    /// Parses config text (`path` is only used in messages).
+    pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
+        let syntax = |e: toml::de::Error| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line: e.span().map(|s| line_col(text, s.start)),
+            message: e.message().trim().to_string(),
+        };
+        let invalid = |e: serde_path_to_error::Error<toml::de::Error>, spans: bool| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: if spans {
+                    inner.span().map(|s| line_col(text, s.start))
+                } else {
+                    None
+                },
+                key: if key == "." {
+                    "(top level)".into()
+                } else {
+                    key
+                },
+                message: inner.message().trim().to_string(),
+            }
+        };
+        if overrides.is_empty() {
+            // straight from the text, so errors carry line and column
+            let de = toml::de::Deserializer::parse(text).map_err(syntax)?;
+            serde_path_to_error::deserialize(de).map_err(|e| invalid(e, true))
+        } else {
+            let mut table: toml::Table = text.parse().map_err(syntax)?;
+            for arg in overrides {
+                apply_override(&mut table, arg)?;
+            }
+            serde_path_to_error::deserialize(table).map_err(|e| invalid(e, false))
+        }
+    }
+
+    /// Range checks across sections; the error names the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let valid_name = !self.name.is_empty()
+            && self.name.len() <= 100
+            && !self.name.starts_with('.')
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !valid_name {
+            return Err((
+                "name".into(),
+                format!(
+                    "`{}` must be 1–100 letters, digits, `.`, `_` or `-`, not starting with `.` (it names a folder)",
+                    self.name
+                ),
+            ));
+        }
+        self.data.validate().map_err(|e| match e {
+            funnel_train::DataError::Invalid { key, message } => (format!("data.{key}"), message),
+            other => ("data".into(), other.to_string()),
+        })?;
+        if let Some(i) = self.model.widths.iter().position(|&w| w == 0) {
+            return Err((
+                format!("model.widths[{i}]"),
+                "every width must be ≥ 1".into(),
+            ));
+        }
+        if let Some(i) = self.model.widths.iter().position(|&w| w > 1 << 16) {
+            return Err((
+                format!("model.widths[{i}]"),
+                "widths above 65536 are not supported".into(),
+            ));
+        }
+        self.model
+            .regularizer
+            .validate()
+            .map_err(|(k, m)| (format!("model.regularizer.{k}"), m))?;
+        self.train.validate().map_err(|e| match e {
+            funnel_train::TrainError::Invalid { key, message } => (format!("train.{key}"), message),
+            other => ("train".into(), other.to_string()),
+        })?;
+        self.metrics
+            .validate()
+            .map_err(|(k, m)| (format!("metrics.{k}"), m))?;
+        Ok(())
+    }
+
+    /// The resolved config as TOML, as frozen into the run folder.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a config always serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+name = "t"
+seed = 3
+[data]
+kind = "gaussian"
+dim = 4
+n_train = 100
+n_test = 100
+mean_norm = 1.0
+[model]
+widths = [8, 4]
+"#;
+
+    fn parse(text: &str, over: &[&str]) -> Result<Config, ConfigError> {
+        let over: Vec<String> = over.iter().map(|s| s.to_string()).collect();
+        let c = Config::parse(text, Path::new("c.toml"), &over)?;
+        c.validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: "c.toml".into(),
+                key,
+                line: None,
+                message,
+            })?;
+        Ok(c)
+    }
+
+    #[test]
+    fn defaults_fill_the_optional_sections() {
+        let c = parse(BASE, &[]).unwrap();
+        assert_eq!(c.train, TrainSpec::default());
+        assert_eq!(c.metrics, MetricsSpec::default());
+        assert_eq!(c.model.activation, Activation::Relu);
+        assert!(c.model.bias);
+        assert_eq!(c.model.regularizer, Regularizer::None);
+    }
+
+    #[test]
+    fn the_resolved_config_round_trips() {
+        let c = parse(BASE, &["model.regularizer={ kind = \"dropout\", p = 0.2 }"]).unwrap();
+        let again = parse(&c.to_toml(), &[]).unwrap();
+        assert_eq!(c, again);
+    }
+
+    #[test]
+    fn overrides_change_values_and_create_tables() {
+        let c = parse(
+            BASE,
+            &[
+                "train.epochs=7",
+                "model.widths=[3,3,3]",
+                "model.activation=tanh",
+                "metrics.kl=gaussian",
+                "seed=11",
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.train.epochs, 7);
+        assert_eq!(c.model.widths, vec![3, 3, 3]);
+        assert_eq!(c.model.activation, Activation::Tanh);
+        assert_eq!(c.seed, 11);
+    }
+
+    fn err(text: &str, over: &[&str]) -> String {
+        parse(text, over).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = err(&BASE.replace("widths", "widht"), &[]);
+        assert!(e.contains("widht") && e.contains("model"), "{e}");
+        assert!(e.contains("c.toml:"), "line number expected: {e}");
+        let e = err(BASE, &["model.depth=3"]);
+        assert!(e.contains("depth"), "{e}");
+        let e = err(BASE, &["train.lr=-1"]);
+        assert!(e.contains("train.lr"), "{e}");
+        let e = err(BASE, &["train.epochs=\"ten\""]);
+        assert!(e.contains("train.epochs"), "{e}");
+        let e = err(BASE, &["model.widths=[4,0]"]);
+        assert!(e.contains("model.widths[1]"), "{e}");
+        let e = err(BASE, &["model.regularizer={ kind = \"dropout\", p = 1.5 }"]);
+        assert!(e.contains("model.regularizer.p"), "{e}");
+        let e = err(BASE, &["model.regularizer={ kind = \"dropout\", q = 0.5 }"]);
+        assert!(e.contains("q"), "{e}");
+        let e = err(BASE, &["data.kind=\"parquet\""]);
+        assert!(e.contains("parquet"), "{e}");
+        let e = err(BASE, &["name=\"../escape\""]);
+        assert!(e.contains("`name`"), "{e}");
+        let e = err(BASE, &["seed.x=1"]);
+        assert!(e.contains("seed"), "{e}");
+        let e = err("name = \n", &[]);
+        assert!(e.contains("c.toml:1"), "{e}");
+        let e = err(BASE, &["metrics.k=0"]);
+        assert!(e.contains("metrics.k"), "{e}");
+    }
+}

@@ -1,0 +1,456 @@
+//! What a run prints and writes for people: `summary.json`, `report.md` and the terminal table.
+
+use funnel_metrics::{Bias, Estimate, LayerRow};
+use funnel_train::{Gap, Losses};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Failed,
+}
+
+#[derive(Serialize)]
+pub struct Summary {
+    pub status: Status,
+    /// Why the run failed (e.g. diverged training).
+    pub reason: Option<String>,
+    pub name: String,
+    pub run_id: String,
+    pub seed: u64,
+    pub backend: String,
+    pub funnel_version: String,
+    pub created: String,
+    pub data: DataSummary,
+    pub model: ModelSummary,
+    pub training: TrainingSummary,
+    /// Losses of the trained network in the measurement mode.
+    pub losses: Option<LossPair>,
+    /// Test − train in each loss.
+    pub gap: Option<Gap>,
+    /// argmin over layers of the W1 bound.
+    pub funnel_layer: Option<usize>,
+    pub bounds: Option<BoundsSummary>,
+    pub measurement: Option<MeasurementSummary>,
+    /// Every layer: both divergences with estimator, points, null and CI, and the bounds.
+    pub layers: Vec<LayerRow>,
+    pub timings: Timings,
+}
+
+#[derive(Serialize)]
+pub struct DataSummary {
+    pub kind: String,
+    pub description: String,
+    pub n_train: usize,
+    pub n_test: usize,
+    pub dim: usize,
+    pub classes: usize,
+    pub standardized: bool,
+}
+
+#[derive(Serialize)]
+pub struct ModelSummary {
+    /// Widths of layers 0..=L.
+    pub dims: Vec<usize>,
+    pub depth: usize,
+    pub activation: String,
+    pub regularizer: String,
+    pub parameters: usize,
+}
+
+#[derive(Serialize)]
+pub struct TrainingSummary {
+    pub algorithm: String,
+    pub lr: f64,
+    pub epochs: usize,
+    pub epochs_run: usize,
+    pub batch_size: usize,
+    pub seconds: f64,
+}
+
+#[derive(Serialize)]
+pub struct LossPair {
+    pub train: Losses,
+    pub test: Losses,
+}
+
+#[derive(Serialize)]
+pub struct BoundsSummary {
+    pub kl: KlBoundSummary,
+    pub w1: W1BoundSummary,
+}
+
+/// The tightest KL bound over layers, for both losses it covers.
+#[derive(Serialize)]
+pub struct KlBoundSummary {
+    pub layer: Option<usize>,
+    pub zero_one: f64,
+    pub cross_entropy_clipped: f64,
+    /// bound / measured gap (0-1 loss); absent when the gap is ≤ 0.
+    pub ratio_zero_one: Option<f64>,
+}
+
+/// The W1 bound at the funnel layer.
+#[derive(Serialize)]
+pub struct W1BoundSummary {
+    pub layer: Option<usize>,
+    pub cross_entropy: f64,
+    pub ratio_cross_entropy: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct MeasurementSummary {
+    pub stochastic_layers: String,
+    pub points_train: usize,
+    pub points_test: usize,
+    pub kl_estimator: String,
+    pub w1_estimator: String,
+    pub w1_bias: Bias,
+    pub bootstrap: usize,
+    pub confidence: f64,
+    pub ce_clip: f64,
+    pub null_baseline: String,
+}
+
+#[derive(Serialize, Default)]
+pub struct Timings {
+    pub data_s: f64,
+    pub train_s: f64,
+    pub evaluate_s: f64,
+    pub capture_s: f64,
+    pub estimate_s: f64,
+    pub total_s: f64,
+}
+
+/// Three significant digits, scientific outside [1e-3, 1e4); `—` for NaN.
+pub fn num(x: f64) -> String {
+    if x.is_nan() {
+        return "—".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let a = x.abs();
+    if a == 0.0 {
+        return "0".into();
+    }
+    if !(1e-3..1e4).contains(&a) {
+        return format!("{x:.2e}");
+    }
+    let digits = (2 - a.log10().floor() as i32).clamp(0, 6) as usize;
+    format!("{x:.digits$}")
+}
+
+/// `value [lo, hi]`, or `value` alone without an interval.
+pub fn with_ci(e: &Estimate) -> String {
+    if e.lo.is_nan() || e.hi.is_nan() {
+        num(e.value)
+    } else {
+        format!("{} [{}, {}]", num(e.value), num(e.lo), num(e.hi))
+    }
+}
+
+pub fn ratio(bound: f64, gap: f64) -> Option<f64> {
+    (gap > 0.0 && bound.is_finite()).then(|| bound / gap)
+}
+
+fn ratio_text(r: Option<f64>) -> String {
+    match r {
+        Some(r) => format!("{}× the measured gap", num(r)),
+        None => "the measured gap is ≤ 0, so no ratio".into(),
+    }
+}
+
+/// Plain-text table for the terminal.
+pub fn table(rows: &[LayerRow], confidence: f64) -> String {
+    let pct = (confidence * 100.0).round();
+    let header = [
+        "layer".to_string(),
+        "width".into(),
+        format!("KL [{pct}% CI]"),
+        "KL null".into(),
+        "KL bound".into(),
+        format!("W1 [{pct}% CI]"),
+        "W1 null".into(),
+        "ρ_l".into(),
+        "W1 bound".into(),
+    ];
+    let mut cells: Vec<Vec<String>> = vec![header.to_vec()];
+    for r in rows {
+        cells.push(vec![
+            format!("{}{}", r.layer, if r.kl_rise { "!" } else { "" }),
+            r.width.to_string(),
+            with_ci(&r.kl),
+            num(r.kl.null),
+            num(r.kl_bound),
+            with_ci(&r.w1),
+            num(r.w1.null),
+            num(r.lipschitz),
+            num(r.w1_bound),
+        ]);
+    }
+    let cols = cells[0].len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            cells
+                .iter()
+                .map(|row| row[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for (i, row) in cells.iter().enumerate() {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:>w$}", w = *w))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+        if i == 0 {
+            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (cols - 1)));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Sentences a person can read: where the bounds are tightest, how they compare to the gap,
+/// and which estimates stand out from their null baseline.
+pub fn findings(summary: &Summary) -> Vec<String> {
+    let mut out = Vec::new();
+    let (Some(gap), Some(bounds)) = (&summary.gap, &summary.bounds) else {
+        return out;
+    };
+    let rows = &summary.layers;
+    if let Some(l) = bounds.kl.layer {
+        out.push(format!(
+            "The tightest KL bound is at layer {l}: {} on the 0-1 loss ({}; measured 0-1 gap {}), {} on the cross-entropy clipped at {}.",
+            num(bounds.kl.zero_one),
+            ratio_text(bounds.kl.ratio_zero_one),
+            num(gap.zero_one),
+            num(bounds.kl.cross_entropy_clipped),
+            num(summary.measurement.as_ref().map_or(f64::NAN, |m| m.ce_clip)),
+        ));
+    }
+    if let Some(l) = bounds.w1.layer {
+        out.push(format!(
+            "The W1 bound is smallest at layer {l}, the generalization funnel: {} on the cross-entropy ({}; measured gap {}).",
+            num(bounds.w1.cross_entropy),
+            ratio_text(bounds.w1.ratio_cross_entropy),
+            num(gap.cross_entropy),
+        ));
+    }
+    let resolved = |pick: fn(&LayerRow) -> &Estimate| -> Vec<String> {
+        rows.iter()
+            .filter(|r| pick(r).resolved())
+            .map(|r| r.layer.to_string())
+            .collect()
+    };
+    let kl_res = resolved(|r| &r.kl);
+    let w1_res = resolved(|r| &r.w1);
+    out.push(if kl_res.is_empty() {
+        "No layer's KL interval lies above its null baseline: the train/test difference is within the estimator's noise everywhere.".into()
+    } else {
+        format!(
+            "KL intervals lie above their null baseline at layer(s) {}; elsewhere the difference is within the estimator's noise.",
+            kl_res.join(", ")
+        )
+    });
+    out.push(if w1_res.is_empty() {
+        "No layer's W1 interval lies above its null baseline (the finite-sample floor of W1): the W1 bounds are dominated by sampling error.".into()
+    } else {
+        format!(
+            "W1 intervals lie above their null baseline (the finite-sample floor) at layer(s) {}.",
+            w1_res.join(", ")
+        )
+    });
+    let rises: Vec<String> = rows
+        .iter()
+        .filter(|r| r.kl_rise)
+        .map(|r| r.layer.to_string())
+        .collect();
+    if !rises.is_empty() {
+        out.push(format!(
+            "The KL estimate rises beyond its interval at layer(s) {} (marked `!`). Data processing forbids this for the true divergence, so it is an estimator artefact, not a finding.",
+            rises.join(", ")
+        ));
+    }
+    out
+}
+
+/// `report.md`.
+pub fn markdown(summary: &Summary) -> String {
+    let mut s = String::new();
+    let status = match summary.status {
+        Status::Ok => String::new(),
+        Status::Failed => format!(
+            "\n**This run failed:** {}\n",
+            summary.reason.as_deref().unwrap_or("unknown reason")
+        ),
+    };
+    s.push_str(&format!(
+        "# funnel run `{}` — {}\n{status}\n",
+        summary.name, summary.run_id
+    ));
+    s.push_str("| | |\n|---|---|\n");
+    s.push_str(&format!(
+        "| data | {} — {} train / {} test examples, {} classes{} |\n",
+        summary.data.description,
+        summary.data.n_train,
+        summary.data.n_test,
+        summary.data.classes,
+        if summary.data.standardized {
+            ", standardized"
+        } else {
+            ""
+        }
+    ));
+    s.push_str(&format!(
+        "| model | {} ({}; {} on hidden layers; {} parameters) |\n",
+        summary
+            .model
+            .dims
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(" → "),
+        summary.model.activation,
+        summary.model.regularizer,
+        summary.model.parameters
+    ));
+    s.push_str(&format!(
+        "| training | {}, lr {}, {} of {} epochs, batch {} ({} s) |\n",
+        summary.training.algorithm,
+        summary.training.lr,
+        summary.training.epochs_run,
+        summary.training.epochs,
+        summary.training.batch_size,
+        num(summary.training.seconds)
+    ));
+    if let Some(m) = &summary.measurement {
+        s.push_str(&format!(
+            "| measurement | stochastic layers {}; KL: {}; W1: {} ({}); {} train / {} test points per layer; {}% CI from {} half-samples; null: {} |\n",
+            m.stochastic_layers,
+            m.kl_estimator,
+            m.w1_estimator,
+            match m.w1_bias {
+                Bias::Exact => "exact on its subsample",
+                Bias::LowerBound => "a lower bound",
+                Bias::Estimate => "an estimate",
+            },
+            m.points_train,
+            m.points_test,
+            (m.confidence * 100.0).round(),
+            m.bootstrap,
+            m.null_baseline
+        ));
+    }
+    s.push_str(&format!(
+        "| backend, seed | {}, {} |\n",
+        summary.backend, summary.seed
+    ));
+    s.push_str(&format!("| funnel | {} |\n\n", summary.funnel_version));
+
+    if let (Some(l), Some(gap)) = (&summary.losses, &summary.gap) {
+        let clip = summary.measurement.as_ref().map_or(f64::NAN, |m| m.ce_clip);
+        s.push_str("## Measured generalization gap\n\n| loss | train | test | gap (test − train) |\n|---|---|---|---|\n");
+        s.push_str(&format!(
+            "| 0-1 | {} | {} | {} |\n",
+            num(l.train.zero_one),
+            num(l.test.zero_one),
+            num(gap.zero_one)
+        ));
+        s.push_str(&format!(
+            "| cross-entropy | {} | {} | {} |\n",
+            num(l.train.cross_entropy),
+            num(l.test.cross_entropy),
+            num(gap.cross_entropy)
+        ));
+        s.push_str(&format!(
+            "| cross-entropy clipped at {} | {} | {} | {} |\n\n",
+            num(clip),
+            num(l.train.cross_entropy_clipped),
+            num(l.test.cross_entropy_clipped),
+            num(gap.cross_entropy_clipped)
+        ));
+    }
+    if !summary.layers.is_empty() {
+        let pct = summary
+            .measurement
+            .as_ref()
+            .map_or(95.0, |m| (m.confidence * 100.0).round());
+        s.push_str("## Per layer\n\n");
+        s.push_str(&format!(
+            "| layer | width | rank | KL [{pct}% CI] | KL null | KL bound (0-1) | KL bound (clipped CE) | W1 [{pct}% CI] | W1 null | ρ_l | W1 bound (CE) |\n"
+        ));
+        s.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for r in &summary.layers {
+            s.push_str(&format!(
+                "| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                r.layer,
+                if r.kl_rise { " !" } else { "" },
+                r.width,
+                r.rank,
+                with_ci(&r.kl),
+                num(r.kl.null),
+                num(r.kl_bound),
+                num(r.kl_bound_ce),
+                with_ci(&r.w1),
+                num(r.w1.null),
+                num(r.lipschitz),
+                num(r.w1_bound)
+            ));
+        }
+        s.push_str(
+            "\nKL bound (0-1) = sqrt(D/2); KL bound (clipped CE) = c·sqrt(D/2); W1 bound = ρ_l·W_l + c·TV(π_train, π_test). \
+             The null baseline is the same estimator between two halves of the test cloud. \
+             The CI is a recentred half-sampling interval: the sampling spread of the estimate at this sample size.\n\n",
+        );
+    }
+    let f = findings(summary);
+    if !f.is_empty() {
+        s.push_str("## Reading\n\n");
+        for line in f {
+            s.push_str(&format!("- {line}\n"));
+        }
+        s.push('\n');
+    }
+    let notes: Vec<String> = summary
+        .layers
+        .iter()
+        .map(|r| (r.layer, crate::results::row_notes(r)))
+        .filter(|(_, n)| !n.is_empty())
+        .map(|(l, n)| format!("- layer {l}: {n}"))
+        .collect();
+    if !notes.is_empty() {
+        s.push_str("## Notes\n\n");
+        s.push_str(&notes.join("\n"));
+        s.push_str("\n\n");
+    }
+    s.push_str(
+        "These numbers are estimates of the bounds' ingredients, not certificates: kNN KL is biased in high \
+         dimension and empirical W1 has a sampling floor in wide layers, which the null baselines show.\n",
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_have_three_significant_digits() {
+        assert_eq!(num(0.012345), "0.0123");
+        assert_eq!(num(1.23456), "1.23");
+        assert_eq!(num(123.456), "123");
+        assert_eq!(num(1234.5), "1234");
+        assert_eq!(num(12345.0), "1.23e4");
+        assert_eq!(num(0.0001234), "1.23e-4");
+        assert_eq!(num(0.0), "0");
+        assert_eq!(num(f64::NAN), "—");
+        assert_eq!(num(-0.5), "-0.500");
+    }
+}

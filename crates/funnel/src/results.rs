@@ -1,0 +1,234 @@
+//! The results folder of one run, written so that a crash never leaves half a file or half a
+//! run: files go to a temporary name and are renamed, and the whole run lives in a hidden
+//! staging folder that is renamed to `<out>/<name>/<run-id>/` when it is complete.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use funnel_metrics::LayerRow;
+use funnel_train::EpochRecord;
+use serde::Serialize;
+
+pub struct RunDir {
+    id: String,
+    staging: PathBuf,
+    target: PathBuf,
+}
+
+impl RunDir {
+    /// Creates `<out>/<name>/.<run-id>.partial/`. The run id is the UTC start time and the
+    /// seed, with `-2`, `-3`, … appended if that folder exists already.
+    pub fn create(out: &Path, name: &str, seed: u64) -> io::Result<RunDir> {
+        let parent = out.join(name);
+        fs::create_dir_all(&parent)?;
+        let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+        for attempt in 1.. {
+            let id = if attempt == 1 {
+                format!("{stamp}-s{seed}")
+            } else {
+                format!("{stamp}-s{seed}-{attempt}")
+            };
+            let target = parent.join(&id);
+            let staging = parent.join(format!(".{id}.partial"));
+            if target.exists() || staging.exists() {
+                continue;
+            }
+            match fs::create_dir(&staging) {
+                Ok(()) => {
+                    return Ok(RunDir {
+                        id,
+                        staging,
+                        target,
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Writes `file` atomically inside the run folder.
+    pub fn write(&self, file: &str, contents: &[u8]) -> io::Result<()> {
+        write_atomic(&self.staging.join(file), contents)
+    }
+
+    /// Moves the staging folder to its final name.
+    pub fn finish(self) -> io::Result<PathBuf> {
+        fs::rename(&self.staging, &self.target)?;
+        Ok(self.target)
+    }
+}
+
+/// Writes to `<path>.tmp` then renames over `path`.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?
+        .to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    fs::write(&tmp, contents)?;
+    fs::rename(&tmp, path)
+}
+
+/// One row of `layers.csv`.
+#[derive(Serialize)]
+struct LayerCsv<'a> {
+    layer: usize,
+    role: &'a str,
+    width: usize,
+    rank: usize,
+    activation: &'a str,
+    regularizer: &'a str,
+    kl: f64,
+    kl_lo: f64,
+    kl_hi: f64,
+    kl_null: f64,
+    kl_label: f64,
+    kl_bound: f64,
+    kl_bound_ce: f64,
+    kl_estimator: &'a str,
+    kl_points_train: usize,
+    kl_points_test: usize,
+    kl_dims: usize,
+    kl_resamples: usize,
+    kl_seconds: f64,
+    w1: f64,
+    w1_lo: f64,
+    w1_hi: f64,
+    w1_null: f64,
+    w1_label_tv: f64,
+    w1_estimator: &'a str,
+    w1_bias: &'a str,
+    w1_points_train: usize,
+    w1_points_test: usize,
+    w1_resamples: usize,
+    w1_seconds: f64,
+    lipschitz: f64,
+    w1_bound: f64,
+    kl_rise: bool,
+    notes: String,
+}
+
+fn bias_name(b: funnel_metrics::Bias) -> &'static str {
+    match b {
+        funnel_metrics::Bias::Estimate => "estimate",
+        funnel_metrics::Bias::Exact => "exact",
+        funnel_metrics::Bias::LowerBound => "lower_bound",
+    }
+}
+
+/// Every note and error of a row, `kl:`/`w1:`-prefixed, joined by `; `.
+pub fn row_notes(r: &LayerRow) -> String {
+    let mut notes = Vec::new();
+    for (tag, e) in [("kl", &r.kl), ("w1", &r.w1)] {
+        if let Some(err) = &e.error {
+            notes.push(format!("{tag}: {err}"));
+        }
+        notes.extend(e.notes.iter().map(|n| format!("{tag}: {n}")));
+    }
+    notes.join("; ")
+}
+
+pub fn layers_csv(rows: &[LayerRow]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(LayerCsv {
+            layer: r.layer,
+            role: &r.role,
+            width: r.width,
+            rank: r.rank,
+            activation: &r.activation,
+            regularizer: &r.regularizer,
+            kl: r.kl.value,
+            kl_lo: r.kl.lo,
+            kl_hi: r.kl.hi,
+            kl_null: r.kl.null,
+            kl_label: r.kl.label_term,
+            kl_bound: r.kl_bound,
+            kl_bound_ce: r.kl_bound_ce,
+            kl_estimator: &r.kl.estimator,
+            kl_points_train: r.kl.points_train,
+            kl_points_test: r.kl.points_test,
+            kl_dims: r.kl.dims,
+            kl_resamples: r.kl.resamples,
+            kl_seconds: r.kl.seconds,
+            w1: r.w1.value,
+            w1_lo: r.w1.lo,
+            w1_hi: r.w1.hi,
+            w1_null: r.w1.null,
+            w1_label_tv: r.w1.label_term,
+            w1_estimator: &r.w1.estimator,
+            w1_bias: bias_name(r.w1.bias),
+            w1_points_train: r.w1.points_train,
+            w1_points_test: r.w1.points_test,
+            w1_resamples: r.w1.resamples,
+            w1_seconds: r.w1.seconds,
+            lipschitz: r.lipschitz,
+            w1_bound: r.w1_bound,
+            kl_rise: r.kl_rise,
+            notes: row_notes(r),
+        })
+        .expect("writing CSV to memory cannot fail");
+    }
+    w.into_inner().expect("in-memory writer")
+}
+
+#[derive(Serialize)]
+struct EpochCsv {
+    epoch: usize,
+    batch_loss: f64,
+    train_ce: f64,
+    train_ce_clipped: f64,
+    train_zero_one: f64,
+    train_acc: f64,
+    test_ce: f64,
+    test_ce_clipped: f64,
+    test_zero_one: f64,
+    test_acc: f64,
+    seconds: f64,
+}
+
+pub fn training_csv(history: &[EpochRecord]) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    // header written explicitly so an empty history (0 epochs, or divergence in epoch 1)
+    // still yields a parseable file
+    w.write_record([
+        "epoch",
+        "batch_loss",
+        "train_ce",
+        "train_ce_clipped",
+        "train_zero_one",
+        "train_acc",
+        "test_ce",
+        "test_ce_clipped",
+        "test_zero_one",
+        "test_acc",
+        "seconds",
+    ])
+    .expect("in-memory CSV");
+    for r in history {
+        w.serialize(EpochCsv {
+            epoch: r.epoch,
+            batch_loss: r.batch_loss,
+            train_ce: r.train.cross_entropy,
+            train_ce_clipped: r.train.cross_entropy_clipped,
+            train_zero_one: r.train.zero_one,
+            train_acc: r.train.accuracy(),
+            test_ce: r.test.cross_entropy,
+            test_ce_clipped: r.test.cross_entropy_clipped,
+            test_zero_one: r.test.zero_one,
+            test_acc: r.test.accuracy(),
+            seconds: r.seconds,
+        })
+        .expect("in-memory CSV");
+    }
+    w.into_inner().expect("in-memory writer")
+}

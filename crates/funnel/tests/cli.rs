@@ -1,0 +1,330 @@
+//! End to end through the `funnel` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const TINY: &str = r#"
+name = "tiny"
+seed = 5
+[data]
+kind = "gaussian"
+dim = 4
+n_train = 300
+n_test = 300
+mean_norm = 2.0
+[model]
+widths = [8, 6]
+activation = "tanh"
+regularizer = { kind = "dropout", p = 0.2 }
+[train]
+epochs = 4
+batch_size = 32
+lr = 0.01
+[metrics]
+max_points = 300
+exact_max_per_class = 100
+bootstrap = 6
+"#;
+
+fn funnel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_funnel"))
+        .args(args)
+        .output()
+        .expect("the funnel binary runs")
+}
+
+fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The run folders under `out/<name>/`.
+fn runs(out: &Path, name: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(out.join(name))
+        .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn a_run_writes_every_file_with_the_documented_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "tiny.toml", TINY);
+    let out = dir.path().join("out");
+    let o = funnel(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("KL [95% CI]") && stdout.contains("W1 bound"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("measured gap"), "{stdout}");
+    let folders = runs(&out, "tiny");
+    assert_eq!(
+        folders.len(),
+        1,
+        "one run folder, no leftovers: {folders:?}"
+    );
+    let run = &folders[0];
+    for f in [
+        "config.toml",
+        "layers.csv",
+        "summary.json",
+        "training.csv",
+        "report.md",
+    ] {
+        assert!(run.join(f).is_file(), "missing {f}");
+    }
+    // no temporary files remain
+    for e in std::fs::read_dir(run).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().to_string();
+        assert!(!name.ends_with(".tmp"), "leftover {name}");
+    }
+
+    // layers.csv: one row per layer 0..=L with the required columns
+    let mut rdr = csv::Reader::from_path(run.join("layers.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let required = [
+        "layer",
+        "width",
+        "kl",
+        "kl_lo",
+        "kl_hi",
+        "kl_null",
+        "kl_bound",
+        "w1",
+        "w1_lo",
+        "w1_hi",
+        "w1_null",
+        "lipschitz",
+        "w1_bound",
+    ];
+    for col in required {
+        assert!(
+            headers.iter().any(|h| h == col),
+            "layers.csv lacks {col}: {headers:?}"
+        );
+    }
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 4, "layers 0..=3 for widths [8, 6]");
+    let widths: Vec<&str> = rows.iter().map(|r| &r[col("width")]).collect();
+    assert_eq!(widths, ["4", "8", "6", "2"]);
+    for (l, r) in rows.iter().enumerate() {
+        assert_eq!(r[col("layer")].parse::<usize>().unwrap(), l);
+        let v = |c: &str| r[col(c)].parse::<f64>().unwrap();
+        assert!(v("kl").is_finite() && v("w1").is_finite(), "row {l}: {r:?}");
+        assert!(v("kl_lo") <= v("kl_hi") && v("w1_lo") <= v("w1_hi"));
+        assert!(v("w1") >= 0.0 && v("lipschitz") > 0.0);
+        // the bounds follow from the columns: sqrt(max(D,0)/2) and ρ·W + c·TV
+        assert!((v("kl_bound") - (v("kl").max(0.0) / 2.0).sqrt()).abs() < 1e-9);
+        let want = v("lipschitz") * v("w1") + 5.0 * v("w1_label_tv");
+        assert!((v("w1_bound") - want).abs() < 1e-9 * want.max(1.0));
+        assert_eq!(&r[col("kl_estimator")], "knn(k=5)");
+        assert!(r[col("kl_points_train")].parse::<usize>().unwrap() > 0);
+    }
+
+    // summary.json
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["status"], "ok");
+    assert_eq!(s["seed"], 5);
+    assert_eq!(s["backend"], "ndarray");
+    assert!(s["gap"]["zero_one"].is_number() && s["gap"]["cross_entropy"].is_number());
+    assert!(s["funnel_layer"].as_u64().unwrap() <= 3);
+    assert!(s["bounds"]["kl"]["zero_one"].is_number());
+    assert!(s["bounds"]["w1"]["cross_entropy"].is_number());
+    assert!(s["timings"]["total_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(s["funnel_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(s["layers"].as_array().unwrap().len(), 4);
+    let min_w1 = rows
+        .iter()
+        .map(|r| r[col("w1_bound")].parse::<f64>().unwrap())
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap()
+        .0;
+    assert_eq!(
+        s["funnel_layer"].as_u64().unwrap() as usize,
+        min_w1,
+        "funnel = argmin of the W1 bound"
+    );
+
+    // training.csv has one line per epoch; config.toml is the resolved config and runs again
+    let training = std::fs::read_to_string(run.join("training.csv")).unwrap();
+    assert_eq!(training.lines().count(), 1 + 4);
+    let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        resolved.contains("[metrics]") && resolved.contains("ce_clip"),
+        "{resolved}"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "tiny.toml", TINY);
+    let out = dir.path().join("out");
+    for _ in 0..2 {
+        let o = funnel(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let folders = runs(&out, "tiny");
+    assert_eq!(folders.len(), 2);
+    let strip = |p: &Path| -> Vec<Vec<String>> {
+        let mut rdr = csv::Reader::from_path(p.join("layers.csv")).unwrap();
+        let headers = rdr.headers().unwrap().clone();
+        rdr.records()
+            .map(|r| {
+                r.unwrap()
+                    .iter()
+                    .zip(headers.iter())
+                    .filter(|(_, h)| !h.ends_with("_seconds"))
+                    .map(|(v, _)| v.to_string())
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(strip(&folders[0]), strip(&folders[1]));
+}
+
+#[test]
+fn overrides_apply_and_are_frozen_into_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "tiny.toml", TINY);
+    let out = dir.path().join("out");
+    let o = funnel(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "model.widths=[5]",
+        "--set",
+        "metrics.w1=sliced",
+        "--set",
+        "metrics.kl=gaussian",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let run = &runs(&out, "tiny")[0];
+    let layers = std::fs::read_to_string(run.join("layers.csv")).unwrap();
+    assert_eq!(layers.lines().count(), 1 + 3);
+    assert!(
+        layers.contains("sliced(128)")
+            && layers.contains("lower_bound")
+            && layers.contains("gaussian")
+    );
+    let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(resolved.contains("widths = [5]"), "{resolved}");
+}
+
+fn assert_rejected(config_text: &str, extra: &[&str], needle: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "bad.toml", config_text);
+    let out = dir.path().join("out");
+    let mut args = vec!["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = funnel(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+    assert!(!out.exists(), "nothing may be written for bad input");
+}
+
+#[test]
+fn bad_input_names_the_key_exits_2_and_writes_nothing() {
+    assert_rejected(
+        &TINY.replace("widths = [8, 6]", "widths = [8, 6]\nwidht = 3"),
+        &[],
+        "widht",
+    );
+    assert_rejected(
+        &TINY.replace("epochs = 4", "epochs = -4"),
+        &[],
+        "train.epochs",
+    );
+    assert_rejected(
+        &TINY.replace("p = 0.2", "p = 1.2"),
+        &[],
+        "model.regularizer.p",
+    );
+    assert_rejected(TINY, &["--set", "train.lr=0"], "train.lr");
+    assert_rejected(TINY, &["--set", "data.n_train=1"], "data.n_train");
+    assert_rejected(TINY, &["--set", "name=../../etc"], "name");
+    assert_rejected(TINY, &["--set", "oops"], "key=value");
+    assert_rejected(
+        &TINY.replace(
+            "kind = \"gaussian\"",
+            "kind = \"csv\"\npath = \"nowhere.csv\"",
+        ),
+        &[],
+        "unknown field",
+    );
+    assert_rejected("name = \"x\"\n[data\n", &[], "bad.toml:2");
+}
+
+#[test]
+fn a_bad_data_file_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("d.csv"), "a,b,label\n1,2,0\n3,x,1\n").unwrap();
+    let cfg = TINY.replace(
+        "kind = \"gaussian\"\ndim = 4\nn_train = 300\nn_test = 300\nmean_norm = 2.0",
+        "kind = \"csv\"\npath = \"d.csv\"",
+    );
+    let cfg_path = write_config(dir.path(), "c.toml", &cfg);
+    let out = dir.path().join("out");
+    let o = funnel(&[
+        "run",
+        cfg_path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("d.csv:3") && err.contains("`x` is not a number"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn missing_config_and_unknown_backend_are_usage_errors() {
+    let o = funnel(&["run", "/nonexistent/config.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/config.toml"));
+    let o = funnel(&["run", "x.toml", "--backend", "quantum"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("quantum"));
+}
+
+#[test]
+fn diverged_training_is_a_failed_run_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "tiny.toml",
+        &TINY
+            .replace("lr = 0.01", "lr = 1e30\nalgorithm = \"sgd\"")
+            .replace("\"tanh\"", "\"relu\""),
+    );
+    let out = dir.path().join("out");
+    let o = funnel(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let run = &runs(&out, "tiny")[0];
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["status"], "failed");
+    assert!(s["reason"].as_str().unwrap().contains("diverged"), "{s}");
+    assert!(run.join("training.csv").is_file() && run.join("report.md").is_file());
+}
