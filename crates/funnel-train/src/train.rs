@@ -109,7 +109,7 @@ impl TrainSpec {
             Algorithm::Adam => AdamConfig::new().with_weight_decay(decay).init(),
             Algorithm::Sgd => {
                 let m = self.momentum.unwrap_or(0.9);
-                let momentum = (m > 0.0).then(|| MomentumConfig {
+                let momentum = (m > 0.0).then_some(MomentumConfig {
                     momentum: m,
                     dampening: 0.0,
                     nesterov: false,

@@ -332,7 +332,7 @@ pub fn markdown(summary: &Summary) -> String {
     ));
     if let Some(m) = &summary.measurement {
         s.push_str(&format!(
-            "| measurement | stochastic layers {}; KL: {}; W1: {} ({}); {} train / {} test points per layer; {}% CI from {} half-samples; null: {} |\n",
+            "| measurement | stochastic layers: {}; KL: {}; W1: {} ({}); {} train / {} test points per layer; {}% CI from {} half-samples; null: {} |\n",
             m.stochastic_layers,
             m.kl_estimator,
             m.w1_estimator,

@@ -323,6 +323,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     });
     summary.measurement = Some(MeasurementSummary {
         stochastic_layers: match mode {
+            _ if !config.model.regularizer.is_stochastic() => "none in this model".into(),
             Stochastic::Active => "active".into(),
             Stochastic::Off => "off".into(),
         },
@@ -352,7 +353,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
 
     // ---- print and write
     println!(
-        "measurement: stochastic layers {}; KL {}; W1 {}; {} train / {} test points per layer; CI from {} half-samples",
+        "measurement: stochastic layers: {}; KL {}; W1 {}; {} train / {} test points per layer; CI from {} half-samples",
         summary.measurement.as_ref().map_or("", |m| m.stochastic_layers.as_str()),
         config.metrics.kl_name(),
         config.metrics.w1_name(),
