@@ -360,36 +360,23 @@ pub fn layer_divergence(
     let null_label_kl = categorical(&pa, &pb).unwrap_or(f64::INFINITY);
 
     let k = spec.k;
-    let mut kl = match spec.kl {
-        KlEstimator::Knn => calibrate(
-            &classes,
-            label_kl,
-            null_label_kl,
-            &halves,
-            spec,
-            kl_name,
-            Bias::Estimate,
-            derive_seed(seed, "kl"),
-            &mut |p, q, _rng| {
-                let v = kl::knn(p, q, k, device)?;
-                Ok((v.value, v.dims, v.ties, (p.n, q.n)))
-            },
-        ),
-        KlEstimator::Gaussian => calibrate(
-            &classes,
-            label_kl,
-            null_label_kl,
-            &halves,
-            spec,
-            kl_name,
-            Bias::Estimate,
-            derive_seed(seed, "kl"),
-            &mut |p, q, _rng| {
-                let v = kl::gaussian(p, q)?;
-                Ok((v.value, v.dims, 0, (p.n, q.n)))
-            },
-        ),
-    };
+    let mut kl = calibrate(
+        &classes,
+        label_kl,
+        null_label_kl,
+        &halves,
+        spec,
+        kl_name,
+        Bias::Estimate,
+        derive_seed(seed, "kl"),
+        &mut |p, q, _rng| {
+            let v = match spec.kl {
+                KlEstimator::Knn => kl::knn(p, q, k, device)?,
+                KlEstimator::Gaussian => kl::gaussian(p, q)?,
+            };
+            Ok((v.value, v.dims, v.ties, (p.n, q.n)))
+        },
+    );
     let cap = spec.exact_max_per_class;
     let directions = spec.sliced_directions;
     // W1 is combined without its label term; TV(π_tr, π_te) is kept beside it (the bound adds

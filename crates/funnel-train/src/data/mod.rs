@@ -274,26 +274,7 @@ impl DataSpec {
                 mean_norm,
                 noise_std,
                 ..
-            } => {
-                positive("dim", dim)?;
-                if n_train < 2 {
-                    return Err(DataError::invalid(
-                        "n_train",
-                        format!("must be ≥ 2 (one example per class), got {n_train}"),
-                    ));
-                }
-                if n_test < 2 {
-                    return Err(DataError::invalid(
-                        "n_test",
-                        format!("must be ≥ 2, got {n_test}"),
-                    ));
-                }
-                finite_nonneg("mean_norm", mean_norm)?;
-                finite_nonneg("noise_std", noise_std)?;
-                if noise_std == 0.0 {
-                    return Err(DataError::invalid("noise_std", "must be > 0"));
-                }
-            }
+            } => validate_gaussian(2, dim, n_train, n_test, mean_norm, noise_std)?,
             DataSpec::GaussianMulticlass {
                 classes,
                 dim,
@@ -309,24 +290,7 @@ impl DataSpec {
                         format!("must be ≥ 2, got {classes}"),
                     ));
                 }
-                positive("dim", dim)?;
-                if n_train < classes {
-                    return Err(DataError::invalid(
-                        "n_train",
-                        format!("must be ≥ classes ({classes}), got {n_train}"),
-                    ));
-                }
-                if n_test < 2 {
-                    return Err(DataError::invalid(
-                        "n_test",
-                        format!("must be ≥ 2, got {n_test}"),
-                    ));
-                }
-                finite_nonneg("mean_norm", mean_norm)?;
-                finite_nonneg("noise_std", noise_std)?;
-                if noise_std == 0.0 {
-                    return Err(DataError::invalid("noise_std", "must be > 0"));
-                }
+                validate_gaussian(classes, dim, n_train, n_test, mean_norm, noise_std)?
             }
             DataSpec::Csv {
                 n_train,
@@ -477,6 +441,45 @@ impl DataSpec {
         }
         Ok(split)
     }
+}
+
+/// Range checks shared by the synthetic Gaussian kinds.
+fn validate_gaussian(
+    classes: usize,
+    dim: usize,
+    n_train: usize,
+    n_test: usize,
+    mean_norm: f64,
+    noise_std: f64,
+) -> Result<(), DataError> {
+    if dim == 0 {
+        return Err(DataError::invalid("dim", "must be ≥ 1"));
+    }
+    if n_train < classes {
+        return Err(DataError::invalid(
+            "n_train",
+            format!("must be ≥ the number of classes ({classes}), got {n_train}"),
+        ));
+    }
+    if n_test < 2 {
+        return Err(DataError::invalid(
+            "n_test",
+            format!("must be ≥ 2, got {n_test}"),
+        ));
+    }
+    if !(mean_norm.is_finite() && mean_norm >= 0.0) {
+        return Err(DataError::invalid(
+            "mean_norm",
+            format!("must be finite and ≥ 0, got {mean_norm}"),
+        ));
+    }
+    if !(noise_std.is_finite() && noise_std > 0.0) {
+        return Err(DataError::invalid(
+            "noise_std",
+            format!("must be finite and > 0, got {noise_std}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Keeps `n` rows chosen at random (without replacement), or all of them when `n` is `None`.

@@ -23,6 +23,29 @@ fn sample(means: &[Vec<f64>], noise_std: f64, n: usize, rng: &mut ChaCha8Rng) ->
     Dataset::new(x, y, d, k)
 }
 
+/// Train and test draws from the mixture with class means `means`.
+fn mixture(
+    means: Vec<Vec<f64>>,
+    noise_std: f64,
+    n_train: usize,
+    n_test: usize,
+    description: String,
+    rng: &mut ChaCha8Rng,
+) -> Split {
+    let train = sample(&means, noise_std, n_train, rng);
+    let test = sample(&means, noise_std, n_test, rng);
+    Split {
+        train,
+        test,
+        info: DataInfo {
+            description,
+            class_means: Some(means),
+            noise_std: Some(noise_std),
+            ..DataInfo::default()
+        },
+    }
+}
+
 /// The paper's binary mixture: class 0 is Y = −1 (mean −μ), class 1 is Y = +1 (mean +μ), with
 /// μ = ‖μ‖/√d·(1, …, 1).
 pub(super) fn binary_gaussian(
@@ -34,21 +57,15 @@ pub(super) fn binary_gaussian(
     rng: &mut ChaCha8Rng,
 ) -> Split {
     let c = mean_norm / (dim as f64).sqrt();
-    let means = vec![vec![-c; dim], vec![c; dim]];
-    let train = sample(&means, noise_std, n_train, rng);
-    let test = sample(&means, noise_std, n_test, rng);
-    Split {
-        train,
-        test,
-        info: DataInfo {
-            description: format!(
-                "binary Gaussian mixture, d={dim}, ‖μ‖={mean_norm}, s={noise_std}"
-            ),
-            class_means: Some(means),
-            noise_std: Some(noise_std),
-            ..DataInfo::default()
-        },
-    }
+    let description = format!("binary Gaussian mixture, d={dim}, ‖μ‖={mean_norm}, s={noise_std}");
+    mixture(
+        vec![vec![-c; dim], vec![c; dim]],
+        noise_std,
+        n_train,
+        n_test,
+        description,
+        rng,
+    )
 }
 
 /// K classes with means drawn uniformly on the sphere of radius `mean_norm`.
@@ -73,18 +90,7 @@ pub(super) fn multiclass_gaussian(
             v.iter().map(|a| a * mean_norm / norm).collect()
         })
         .collect();
-    let train = sample(&means, noise_std, n_train, rng);
-    let test = sample(&means, noise_std, n_test, rng);
-    Split {
-        train,
-        test,
-        info: DataInfo {
-            description: format!(
-                "{classes}-class Gaussian, d={dim}, ‖μ_k‖={mean_norm}, s={noise_std}"
-            ),
-            class_means: Some(means),
-            noise_std: Some(noise_std),
-            ..DataInfo::default()
-        },
-    }
+    let description =
+        format!("{classes}-class Gaussian, d={dim}, ‖μ_k‖={mean_norm}, s={noise_std}");
+    mixture(means, noise_std, n_train, n_test, description, rng)
 }
