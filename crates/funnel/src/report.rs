@@ -243,6 +243,20 @@ pub fn findings(summary: &Summary) -> Vec<String> {
             num(gap.cross_entropy),
         ));
     }
+    let below: Vec<&str> = [
+        ("KL", bounds.kl.ratio_zero_one),
+        ("W1", bounds.w1.ratio_cross_entropy),
+    ]
+    .iter()
+    .filter(|(_, r)| r.is_some_and(|r| r < 1.0))
+    .map(|(n, _)| *n)
+    .collect();
+    if !below.is_empty() {
+        out.push(format!(
+            "The estimated {} bound is below the measured gap. A true bound cannot be: the divergence estimate is too low (estimator bias, too few points), or the gap of this single run exceeds the expected gap the bound is about.",
+            below.join(" and ")
+        ));
+    }
     let resolved = |pick: fn(&LayerRow) -> &Estimate| -> Vec<String> {
         rows.iter()
             .filter(|r| pick(r).resolved())

@@ -153,6 +153,13 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
                 r.test.accuracy()
             ));
             pb.inc(1);
+            tracing::debug!(
+                epoch = r.epoch,
+                batch_loss = r.batch_loss,
+                train_acc = r.train.accuracy(),
+                test_acc = r.test.accuracy(),
+                "epoch"
+            );
             history.push(r.clone());
         },
     );
@@ -240,6 +247,11 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     let test_losses = evaluate(&model, &split.test, &device, mode, clip);
     let gap = Gap::between(&train_losses, &test_losses);
     let evaluate_s = secs(t.elapsed());
+    info!(
+        zero_one = gap.zero_one,
+        cross_entropy = gap.cross_entropy,
+        "measured gap"
+    );
 
     // ---- capture every layer on (stratified subsamples of) both splits
     let t = Instant::now();
@@ -265,6 +277,13 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         mode,
     );
     let capture_s = secs(t.elapsed());
+    info!(
+        points_train = tr_idx.len(),
+        points_test = te_idx.len(),
+        layers = tr_clouds.len(),
+        capture_s,
+        "layers captured"
+    );
 
     // ---- divergences, Lipschitz constants, bounds
     let t = Instant::now();

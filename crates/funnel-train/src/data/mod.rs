@@ -256,16 +256,6 @@ impl DataSpec {
                 Ok(())
             }
         };
-        let finite_nonneg = |key: &'static str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(DataError::invalid(
-                    key,
-                    format!("must be finite and ≥ 0, got {v}"),
-                ))
-            }
-        };
         match *self {
             DataSpec::Gaussian {
                 dim,
