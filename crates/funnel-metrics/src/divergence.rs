@@ -147,8 +147,10 @@ fn half(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     idx
 }
 
-/// The estimator applied to one class pair: value, dimensions used, ties, points per side.
+/// The estimator applied to one class pair (class, train, test): value, dimensions used, ties,
+/// points per side.
 type ClassFn<'a> = dyn FnMut(
+        usize,
         &Coords,
         &Coords,
         &mut ChaCha8Rng,
@@ -171,7 +173,7 @@ fn combine(
         points: (0, 0),
     };
     for (class, w, p, q) in pairs {
-        let (v, dims, ties, (np, nq)) = f(p, q, rng).map_err(|e| EstimateError::InClass {
+        let (v, dims, ties, (np, nq)) = f(*class, p, q, rng).map_err(|e| EstimateError::InClass {
             class: *class,
             source: Box::new(e),
         })?;
@@ -309,6 +311,9 @@ pub fn layer_divergence(
     if train.is_empty() || test.is_empty() {
         return fail("a cloud is empty".into());
     }
+    if let Some(y) = train.labels.iter().chain(&test.labels).find(|&&y| y >= train.num_classes) {
+        return fail(format!("label {y} is outside the {} classes", train.num_classes));
+    }
     let tr_idx = train.class_indices();
     let te_idx = test.class_indices();
     let pi_tr = train.class_weights();
@@ -360,6 +365,14 @@ pub fn layer_divergence(
     let null_label_kl = categorical(&pa, &pb).unwrap_or(f64::INFINITY);
 
     let k = spec.k;
+    // Gaussian KL: one dimension per class for the value, the null and every half-sample, well
+    // below the smallest sample any of them sees (half of a side), so the inverse covariance
+    // stays well conditioned
+    let mut gauss_dims = vec![0; train.num_classes];
+    for c in &classes {
+        let smallest = (c.train.n / 2).min(c.test.n / 2);
+        gauss_dims[c.class] = c.train.d.min(smallest / 4);
+    }
     let mut kl = calibrate(
         &classes,
         label_kl,
@@ -369,10 +382,10 @@ pub fn layer_divergence(
         kl_name,
         Bias::Estimate,
         derive_seed(seed, "kl"),
-        &mut |p, q, _rng| {
+        &mut |class, p, q, _rng| {
             let v = match spec.kl {
                 KlEstimator::Knn => kl::knn(p, q, k, device)?,
-                KlEstimator::Gaussian => kl::gaussian(p, q)?,
+                KlEstimator::Gaussian => kl::gaussian(p, q, gauss_dims[class])?,
             };
             Ok((v.value, v.dims, v.ties, (p.n, q.n)))
         },
@@ -390,7 +403,7 @@ pub fn layer_divergence(
         w1_name,
         w1_bias,
         derive_seed(seed, "w1"),
-        &mut |p, q, rng| {
+        &mut |_class, p, q, rng| {
             let v = match spec.w1 {
                 W1Estimator::Exact => w1::exact(p, q, cap, rng)?,
                 W1Estimator::Sliced => w1::sliced(p, q, directions, rng, device)?,
@@ -399,22 +412,13 @@ pub fn layer_divergence(
         },
     );
     w1.label_term = label_tv;
-    if let Some(dropped) = truncation_note(&classes, &kl, spec) {
-        kl.notes.push(dropped);
+    if spec.kl == KlEstimator::Gaussian && kl.error.is_none() {
+        for c in classes.iter().filter(|c| gauss_dims[c.class] < c.train.d) {
+            kl.notes.push(format!(
+                "class {}: gaussian KL kept the leading {} of {} span directions (too few points for a full covariance); it estimates the KL of that projection, a lower bound",
+                c.class, gauss_dims[c.class], c.train.d
+            ));
+        }
     }
     LayerDivergence { kl, w1, rank }
-}
-
-/// A note when the Gaussian estimator had to drop directions for lack of points.
-fn truncation_note(classes: &[ClassPair], kl: &Estimate, spec: &MetricsSpec) -> Option<String> {
-    if spec.kl != KlEstimator::Gaussian || kl.error.is_some() {
-        return None;
-    }
-    let full = classes.iter().map(|c| c.train.d).max().unwrap_or(0);
-    (kl.dims < full).then(|| {
-        format!(
-            "gaussian KL kept the leading {} of {} span directions (too few points per class for a full covariance); the value estimates a lower bound",
-            kl.dims, full
-        )
-    })
 }

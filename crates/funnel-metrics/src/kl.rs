@@ -3,6 +3,7 @@
 
 use burn::prelude::*;
 use nalgebra::{Cholesky, DVector};
+use statrs::function::gamma::digamma;
 
 use crate::knn::kth_distances;
 use crate::span::Coords;
@@ -18,53 +19,86 @@ pub struct KlValue {
     pub ties: usize,
 }
 
-/// Closed-form KL between Gaussians fitted to `p` and `q`:
-/// ½[tr(Σq⁻¹Σp) + (μq−μp)ᵀΣq⁻¹(μq−μp) − r + ln det Σq − ln det Σp].
+/// Expected bias of ln det Σ̂ for a sample covariance (divisor n − 1) of n Gaussian points in r
+/// dimensions: (n−1)Σ̂ is Wishart_r(Σ, n−1), so E ln det Σ̂ − ln det Σ =
+/// Σ_{i=1..r} ψ((n−i)/2) + r·ln(2/(n−1)).
+fn logdet_bias(n: usize, r: usize) -> f64 {
+    let nf = n as f64;
+    (1..=r).map(|i| digamma((nf - i as f64) / 2.0)).sum::<f64>() + r as f64 * (2.0 / (nf - 1.0)).ln()
+}
+
+/// Smallest number of points per side for [`gaussian`] in `r` dimensions (the inverse
+/// covariance needs n − r − 2 ≥ 1).
+pub fn gaussian_min_points(r: usize) -> usize {
+    r + 3
+}
+
+/// KL between Gaussians fitted to `p` and `q` in their first `dims` coordinates,
+/// ½[tr(Σq⁻¹Σp) + (μq−μp)ᵀΣq⁻¹(μq−μp) − r + ln det Σq − ln det Σp], with every term
+/// corrected for its finite-sample bias under Gaussian data (Wishart moments; P and Q samples
+/// independent): E Σ̂q⁻¹ = Σq⁻¹·(n_q−1)/(n_q−r−2), E Δ̂ᵀAΔ̂ = ΔᵀAΔ + tr(A(Σp/n_p + Σq/n_q)),
+/// and [`logdet_bias`]. The plug-in estimate without these corrections grows without limit as r
+/// approaches n (its trace term has expectation r(n−1)/(n−r−2)).
 ///
-/// The coordinates are principal directions of the pooled cloud (decreasing variance). A
-/// covariance fitted to n points has rank ≤ n − 1, so the estimator keeps the leading
-/// r = min(d, n_p − 2, n_q − 2) directions; dropping directions is a projection, which can only
-/// lower the KL (data processing), so the result is then an estimate of a lower bound.
-pub fn gaussian(p: &Coords, q: &Coords) -> Result<KlValue, EstimateError> {
+/// The coordinates are principal directions of the pooled cloud (decreasing variance), so the
+/// first `dims` are the leading ones; the caller picks `dims` well below the number of points.
+/// Dropping directions is a projection, which can only lower the KL (data processing).
+///
+/// A side whose covariance is singular where the other's is not (e.g. a unit dead on every
+/// training point of a class but alive on test points) has no density relative to the other:
+/// the KL is infinite, reported as a `Degenerate` error rather than a number set by a ridge.
+pub fn gaussian(p: &Coords, q: &Coords, dims: usize) -> Result<KlValue, EstimateError> {
     if p.d == 0 {
+        // every point of both clouds is the same point
         return Ok(KlValue {
             value: 0.0,
             dims: 0,
             ties: 0,
         });
     }
-    let r = p.d.min(p.n.saturating_sub(2)).min(q.n.saturating_sub(2));
-    if r == 0 {
+    let r = dims.min(p.d).max(1);
+    let need = gaussian_min_points(r);
+    if p.n < need || q.n < need {
         return Err(EstimateError::TooFewPoints {
             estimator: "gaussian KL",
             have: p.n.min(q.n),
-            need: 3,
+            need,
         });
     }
     let (p, q) = (p.truncate_columns(r), q.truncate_columns(r));
     let (mp, mq) = (DVector::from_vec(p.mean()), DVector::from_vec(q.mean()));
     let (mut sp, mut sq) = (p.covariance(), q.covariance());
+    for (side, s) in [("train", &sp), ("test", &sq)] {
+        let eig = s.clone().symmetric_eigenvalues();
+        let (lo, hi) = eig.iter().fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(*v), b.max(*v)));
+        if !(lo > 1e-10 * hi) {
+            return Err(EstimateError::Degenerate(format!(
+                "the {side} cloud is flat along a direction where the pooled cloud is not (covariance eigenvalues {lo:.2e} … {hi:.2e}): its Gaussian fit is singular and the KL is infinite"
+            )));
+        }
+    }
     // a tiny ridge guards the Cholesky factorisation against round-off, nothing more
-    let ridge = 1e-12 * (sp.trace() + sq.trace()) / r as f64 + f64::MIN_POSITIVE;
+    let ridge = 1e-14 * (sp.trace() + sq.trace()) / r as f64;
     for i in 0..r {
         sp[(i, i)] += ridge;
         sq[(i, i)] += ridge;
     }
-    let degenerate =
-        || EstimateError::Degenerate("a class covariance is not positive definite".into());
+    let degenerate = || EstimateError::Degenerate("a class covariance is not positive definite".into());
     let cq = Cholesky::new(sq).ok_or_else(degenerate)?;
     let cp = Cholesky::new(sp.clone()).ok_or_else(degenerate)?;
-    let logdet = |c: &Cholesky<f64, nalgebra::Dyn>| {
-        2.0 * c.l().diagonal().iter().map(|v| v.ln()).sum::<f64>()
-    };
-    let trace_term = cq.solve(&sp).trace();
+    let logdet = |c: &Cholesky<f64, nalgebra::Dyn>| 2.0 * c.l().diagonal().iter().map(|v| v.ln()).sum::<f64>();
+    let (np, nq, rf) = (p.n as f64, q.n as f64, r as f64);
+    let inverse_bias = (nq - 1.0) / (nq - rf - 2.0);
+    // unbiased tr(Σq⁻¹Σp)
+    let trace = cq.solve(&sp).trace() / inverse_bias;
     let delta = &mq - &mp;
-    let maha = delta.dot(&cq.solve(&delta));
-    let value = 0.5 * (trace_term + maha - r as f64 + logdet(&cq) - logdet(&cp));
+    // unbiased ΔᵀΣq⁻¹Δ
+    let maha = delta.dot(&cq.solve(&delta)) / inverse_bias - trace / np - rf / nq;
+    let logdet_q = logdet(&cq) - logdet_bias(q.n, r);
+    let logdet_p = logdet(&cp) - logdet_bias(p.n, r);
+    let value = 0.5 * (trace + maha - rf + logdet_q - logdet_p);
     if !value.is_finite() {
-        return Err(EstimateError::Degenerate(
-            "gaussian KL is not finite".into(),
-        ));
+        return Err(EstimateError::Degenerate("gaussian KL is not finite".into()));
     }
     Ok(KlValue {
         value,
@@ -78,9 +112,12 @@ pub fn gaussian(p: &Coords, q: &Coords) -> Result<KlValue, EstimateError> {
 /// ρ_k(i) the distance from p_i to its k-th neighbour in P (itself excluded), ν_k(i) to its
 /// k-th neighbour in Q, r the dimension of the span.
 ///
-/// Duplicates: a zero distance (exact duplicates in the data, e.g. dead-ReLU points) is floored at 10⁻⁶ × the median positive neighbour distance, so a duplicate shared by P and
-/// Q contributes ≈ 0 and one present only in P contributes a large positive term; the number
-/// of such points is returned as `ties`.
+/// Duplicates: a zero distance (exact duplicates in the data, e.g. dead-ReLU points) is floored
+/// at 10⁻⁶ × the median positive neighbour distance, so a duplicate shared by P and Q contributes
+/// ≈ 0 and one present only in P a large positive term (≈ r·ln 10⁶/n); the number of such points
+/// is returned as `ties`. The estimator assumes densities, so when more than
+/// [`MAX_TIE_FRACTION`] of the points sit on duplicates (atoms) it returns an error instead of a
+/// number whose size the floor would decide.
 pub fn knn(p: &Coords, q: &Coords, k: usize, device: &Device) -> Result<KlValue, EstimateError> {
     if p.d == 0 {
         return Ok(KlValue {
@@ -138,6 +175,11 @@ pub fn knn(p: &Coords, q: &Coords, k: usize, device: &Device) -> Result<KlValue,
         }
         sum += (v.max(floor) / r.max(floor)).ln();
     }
+    if ties as f64 > MAX_TIE_FRACTION * n as f64 {
+        return Err(EstimateError::Degenerate(format!(
+            "{ties} of {n} points sit on duplicate points (atoms, e.g. dead units); the knn estimator assumes densities — use kl = \"gaussian\" for this layer"
+        )));
+    }
     let value = p.d as f64 * sum / n as f64 + (m as f64 / (n as f64 - 1.0)).ln();
     Ok(KlValue {
         value,
@@ -145,6 +187,9 @@ pub fn knn(p: &Coords, q: &Coords, k: usize, device: &Device) -> Result<KlValue,
         ties,
     })
 }
+
+/// Largest fraction of points on duplicates that [`knn`] accepts.
+pub const MAX_TIE_FRACTION: f64 = 0.1;
 
 /// KL between two categorical distributions; `None` when `p` puts mass where `q` has none.
 pub fn categorical(p: &[f64], q: &[f64]) -> Option<f64> {

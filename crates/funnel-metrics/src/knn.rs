@@ -4,8 +4,12 @@
 //! backend in matmul form, ‖q‖² + ‖b‖² − 2·q·bᵀ, one `[block, m]` tile at a time (memory
 //! O(block·m), never the full n×m matrix). f32 matmul distances lose precision for close
 //! points, so they only *select* candidates: the few smallest per row are recomputed exactly in
-//! f64 on the host, and the k-th of those is returned. Inputs should be centred (the span
-//! projection does that), which keeps the f32 error small.
+//! f64 on the host. The result is exact, not approximate: the f32 error of a tile entry is at
+//! most δ = (d+2)·ε·(‖q‖² + max‖b‖²) (inputs scaled to max |x| = 1 first, so nothing
+//! overflows), and the k-th exact candidate distance is accepted only if it is below the
+//! smallest f32 value left outside the candidate set minus 2δ — no excluded point can then be
+//! nearer. Rows that fail the test (tight clusters far from the origin, e.g. saturated units)
+//! are scanned exactly on the host. Centred inputs (the span projection) keep δ small.
 
 use burn::prelude::*;
 use funnel_model::to_f32_vec;
@@ -20,8 +24,8 @@ const HOST_WORK: usize = 1 << 21;
 /// For every row `i` of `query`, the Euclidean distance to its k-th nearest row of `base`.
 ///
 /// `exclude = Some((query_ids, base_ids))` skips base rows whose id equals the query row's id
-/// (the point itself and, in a bootstrap resample, its copies). Returns `None` for a row that
-/// has fewer than `k` eligible neighbours.
+/// (e.g. the point itself). Returns `None` for a row that has fewer than `k` eligible
+/// neighbours.
 pub fn kth_distances(
     query: &Coords,
     base: &Coords,
@@ -50,20 +54,36 @@ pub fn kth_distances(
     }
     let m = base.n;
     let d = base.d;
-    let base_f32: Vec<f32> = base.data.iter().map(|v| *v as f32).collect();
+    // scale to max |x| = 1 so squared norms cannot overflow f32; distances scale by 1/s
+    let s = query
+        .data
+        .iter()
+        .chain(&base.data)
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    if s == 0.0 || !s.is_finite() {
+        return (0..query.n).map(|i| host_scan(query, base, i, k, exclude)).collect();
+    }
+    let scaled = |v: &f64| (*v / s) as f32;
+    let base_f32: Vec<f32> = base.data.iter().map(scaled).collect();
+    let max_base_norm = base_f32
+        .chunks_exact(d)
+        .map(|r| r.iter().map(|v| (*v as f64).powi(2)).sum::<f64>())
+        .fold(0.0f64, f64::max);
     let b = Tensor::<2>::from_data(TensorData::new(base_f32, [m, d]), device);
     let b_norm = b.clone().powi_scalar(2).sum_dim(1).transpose(); // [1, m]
     let bt = b.transpose(); // [d, m]
     let block = (TILE_ELEMENTS / m).clamp(1, query.n);
     let candidates = (2 * k + 16).min(m);
+    let eps = (d as f64 + 2.0) * f32::EPSILON as f64;
     let mut out = Vec::with_capacity(query.n);
     let mut pairs: Vec<(f32, u32)> = Vec::with_capacity(m);
     let mut start = 0;
     while start < query.n {
         let len = block.min(query.n - start);
-        let qdata: Vec<f32> = query.data[start * d..(start + len) * d]
-            .iter()
-            .map(|v| *v as f32)
+        let qdata: Vec<f32> = query.data[start * d..(start + len) * d].iter().map(scaled).collect();
+        let q_norms: Vec<f64> = qdata
+            .chunks_exact(d)
+            .map(|r| r.iter().map(|v| (*v as f64).powi(2)).sum::<f64>())
             .collect();
         let q = Tensor::<2>::from_data(TensorData::new(qdata, [len, d]), device);
         let q_norm = q.clone().powi_scalar(2).sum_dim(1); // [len, 1]
@@ -74,9 +94,13 @@ pub fn kth_distances(
             let row = &tile[r * m..(r + 1) * m];
             pairs.clear();
             pairs.extend(row.iter().enumerate().map(|(j, v)| (*v, j as u32)));
-            if candidates < m {
-                pairs.select_nth_unstable_by(candidates - 1, |a, b| a.0.total_cmp(&b.0));
-            }
+            // smallest f32 value outside the candidate set (none when all are candidates)
+            let outside = if candidates < m {
+                pairs.select_nth_unstable_by(candidates, |a, b| a.0.total_cmp(&b.0));
+                Some(pairs[candidates].0 as f64)
+            } else {
+                None
+            };
             let qi = query.row(i);
             let mut exact: Vec<f64> = pairs[..candidates]
                 .iter()
@@ -84,12 +108,22 @@ pub fn kth_distances(
                 .map(|(_, j)| sq_dist(qi, base.row(*j as usize)))
                 .collect();
             if exact.len() < k {
-                // many excluded copies among the candidates: fall back to an exact scan
+                // many excluded points among the candidates: scan exactly
                 out.push(host_scan(query, base, i, k, exclude));
                 continue;
             }
             exact.select_nth_unstable_by(k - 1, f64::total_cmp);
-            out.push(Some(exact[k - 1].sqrt()));
+            let kth = exact[k - 1];
+            let delta = eps * (q_norms[r] + max_base_norm);
+            let certain = match outside {
+                None => true,
+                Some(t) => t.is_finite() && kth / (s * s) <= t - 2.0 * delta,
+            };
+            out.push(if certain {
+                Some(kth.sqrt())
+            } else {
+                host_scan(query, base, i, k, exclude)
+            });
         }
         start += len;
     }
@@ -164,6 +198,25 @@ mod tests {
                     assert_eq!(fast[5], Some(0.0));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn tight_clusters_far_from_the_origin_stay_exact() {
+        // saturated-unit-like clouds: corners of a 16-cube with spread 1e-4
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let corner = |rng: &mut rand_chacha::ChaCha8Rng, n: usize| {
+            let data = (0..n * 16)
+                .map(|j| if (j % 16) % 3 == 0 { 1.0 } else { -1.0 } + 1e-4 * rng.random_range(-1.0..1.0))
+                .collect();
+            Coords::new(data, n, 16)
+        };
+        let q = corner(&mut rng, 600);
+        let b = corner(&mut rng, 2000);
+        let fast = kth_distances(&q, &b, 5, None, &device());
+        for (i, f) in fast.iter().enumerate() {
+            let slow = host_scan(&q, &b, i, 5, None).unwrap();
+            assert!((f.unwrap() - slow).abs() <= 1e-12 * slow, "row {i}: {f:?} vs {slow}");
         }
     }
 

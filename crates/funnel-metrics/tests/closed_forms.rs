@@ -51,7 +51,7 @@ fn pair(d: usize, n: usize, seed: u64) -> (Coords, Coords, f64) {
 fn gaussian_kl_within_five_percent() {
     for d in [1, 4, 16] {
         let (p, q, truth) = pair(d, 5000, d as u64);
-        let est = kl::gaussian(&p, &q).unwrap();
+        let est = kl::gaussian(&p, &q, d).unwrap();
         let rel = (est.value - truth).abs() / truth;
         assert!(
             rel < 0.05,
@@ -61,6 +61,45 @@ fn gaussian_kl_within_five_percent() {
         );
         assert_eq!(est.dims, d);
     }
+}
+
+#[test]
+fn gaussian_kl_is_unbiased_when_dimension_is_close_to_the_sample_size() {
+    // r = 12 dimensions from 40 points per side: the plug-in estimate's trace term alone has
+    // expectation r(n−1)/(n−r−2) ≈ 18.7 instead of 12; the corrected estimate averages ≈ 0
+    let trials = 40;
+    let mut sum = 0.0;
+    for t in 0..trials {
+        let mut rng = ChaCha8Rng::seed_from_u64(400 + t);
+        let p = gaussian(40, &[0.0; 12], &[1.0; 12], &mut rng);
+        let q = gaussian(40, &[0.0; 12], &[1.0; 12], &mut rng);
+        sum += kl::gaussian(&p, &q, 12).unwrap().value;
+    }
+    let mean = sum / trials as f64;
+    assert!(mean.abs() < 0.5, "mean estimate {mean} for identical 12-d Gaussians, n = 40");
+    // and a shifted pair: KL = ½‖Δ‖² = 2
+    let mut sum = 0.0;
+    for t in 0..trials {
+        let mut rng = ChaCha8Rng::seed_from_u64(500 + t);
+        let p = gaussian(40, &[0.0; 12], &[1.0; 12], &mut rng);
+        let mut m = [0.0; 12];
+        m[0] = 2.0;
+        let q = gaussian(40, &m, &[1.0; 12], &mut rng);
+        sum += kl::gaussian(&p, &q, 12).unwrap().value;
+    }
+    let mean = sum / trials as f64;
+    assert!((mean - 2.0).abs() < 0.5, "mean estimate {mean} for KL = 2");
+}
+
+#[test]
+fn gaussian_kl_of_a_one_sided_flat_cloud_is_an_error() {
+    // coordinate 1 is constant in P but varies in Q: P has no density w.r.t. Q
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut p = gaussian(200, &[0.0, 0.0], &[1.0, 1.0], &mut rng);
+    let q = gaussian(200, &[0.0, 0.0], &[1.0, 1.0], &mut rng);
+    p.data.iter_mut().skip(1).step_by(2).for_each(|v| *v = 0.0);
+    let err = kl::gaussian(&p, &q, 2).unwrap_err().to_string();
+    assert!(err.contains("flat") && err.contains("infinite"), "{err}");
 }
 
 #[test]
@@ -355,7 +394,9 @@ fn degenerate_clouds_give_errors_or_documented_values_never_panics() {
         0,
     );
     assert_eq!(out.rank, 2);
-    assert!(out.kl.value.abs() < 1e-9 && out.w1.value.abs() < 1e-9);
+    // identical clouds: W1 exactly 0; the bias-corrected Gaussian KL is near 0 (slightly below)
+    assert!(out.w1.value.abs() < 1e-9, "{}", out.w1.value);
+    assert!(out.kl.value.abs() < 0.05, "{}", out.kl.value);
     // one class empty in the test cloud: infinite divergence is an error
     let tr = cloud(
         &gaussian(20, &[0.0], &[1.0], &mut rng),
