@@ -173,10 +173,11 @@ fn combine(
         points: (0, 0),
     };
     for (class, w, p, q) in pairs {
-        let (v, dims, ties, (np, nq)) = f(*class, p, q, rng).map_err(|e| EstimateError::InClass {
-            class: *class,
-            source: Box::new(e),
-        })?;
+        let (v, dims, ties, (np, nq)) =
+            f(*class, p, q, rng).map_err(|e| EstimateError::InClass {
+                class: *class,
+                source: Box::new(e),
+            })?;
         out.value += w * v;
         out.dims = out.dims.max(dims);
         out.ties += ties;
@@ -311,8 +312,16 @@ pub fn layer_divergence(
     if train.is_empty() || test.is_empty() {
         return fail("a cloud is empty".into());
     }
-    if let Some(y) = train.labels.iter().chain(&test.labels).find(|&&y| y >= train.num_classes) {
-        return fail(format!("label {y} is outside the {} classes", train.num_classes));
+    if let Some(y) = train
+        .labels
+        .iter()
+        .chain(&test.labels)
+        .find(|&&y| y >= train.num_classes)
+    {
+        return fail(format!(
+            "label {y} is outside the {} classes",
+            train.num_classes
+        ));
     }
     let tr_idx = train.class_indices();
     let te_idx = test.class_indices();

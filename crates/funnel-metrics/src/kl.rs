@@ -24,7 +24,8 @@ pub struct KlValue {
 /// Σ_{i=1..r} ψ((n−i)/2) + r·ln(2/(n−1)).
 fn logdet_bias(n: usize, r: usize) -> f64 {
     let nf = n as f64;
-    (1..=r).map(|i| digamma((nf - i as f64) / 2.0)).sum::<f64>() + r as f64 * (2.0 / (nf - 1.0)).ln()
+    (1..=r).map(|i| digamma((nf - i as f64) / 2.0)).sum::<f64>()
+        + r as f64 * (2.0 / (nf - 1.0)).ln()
 }
 
 /// Smallest number of points per side for [`gaussian`] in `r` dimensions (the inverse
@@ -70,8 +71,11 @@ pub fn gaussian(p: &Coords, q: &Coords, dims: usize) -> Result<KlValue, Estimate
     let (mut sp, mut sq) = (p.covariance(), q.covariance());
     for (side, s) in [("train", &sp), ("test", &sq)] {
         let eig = s.clone().symmetric_eigenvalues();
-        let (lo, hi) = eig.iter().fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(*v), b.max(*v)));
-        if !(lo > 1e-10 * hi) {
+        let (lo, hi) = eig
+            .iter()
+            .fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(*v), b.max(*v)));
+        // NaN-safe: a NaN eigenvalue counts as degenerate too
+        if lo.is_nan() || lo <= 1e-10 * hi {
             return Err(EstimateError::Degenerate(format!(
                 "the {side} cloud is flat along a direction where the pooled cloud is not (covariance eigenvalues {lo:.2e} … {hi:.2e}): its Gaussian fit is singular and the KL is infinite"
             )));
@@ -83,10 +87,13 @@ pub fn gaussian(p: &Coords, q: &Coords, dims: usize) -> Result<KlValue, Estimate
         sp[(i, i)] += ridge;
         sq[(i, i)] += ridge;
     }
-    let degenerate = || EstimateError::Degenerate("a class covariance is not positive definite".into());
+    let degenerate =
+        || EstimateError::Degenerate("a class covariance is not positive definite".into());
     let cq = Cholesky::new(sq).ok_or_else(degenerate)?;
     let cp = Cholesky::new(sp.clone()).ok_or_else(degenerate)?;
-    let logdet = |c: &Cholesky<f64, nalgebra::Dyn>| 2.0 * c.l().diagonal().iter().map(|v| v.ln()).sum::<f64>();
+    let logdet = |c: &Cholesky<f64, nalgebra::Dyn>| {
+        2.0 * c.l().diagonal().iter().map(|v| v.ln()).sum::<f64>()
+    };
     let (np, nq, rf) = (p.n as f64, q.n as f64, r as f64);
     let inverse_bias = (nq - 1.0) / (nq - rf - 2.0);
     // unbiased tr(Σq⁻¹Σp)
@@ -98,7 +105,9 @@ pub fn gaussian(p: &Coords, q: &Coords, dims: usize) -> Result<KlValue, Estimate
     let logdet_p = logdet(&cp) - logdet_bias(p.n, r);
     let value = 0.5 * (trace + maha - rf + logdet_q - logdet_p);
     if !value.is_finite() {
-        return Err(EstimateError::Degenerate("gaussian KL is not finite".into()));
+        return Err(EstimateError::Degenerate(
+            "gaussian KL is not finite".into(),
+        ));
     }
     Ok(KlValue {
         value,

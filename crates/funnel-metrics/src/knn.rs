@@ -61,7 +61,9 @@ pub fn kth_distances(
         .chain(&base.data)
         .fold(0.0f64, |a, v| a.max(v.abs()));
     if s == 0.0 || !s.is_finite() {
-        return (0..query.n).map(|i| host_scan(query, base, i, k, exclude)).collect();
+        return (0..query.n)
+            .map(|i| host_scan(query, base, i, k, exclude))
+            .collect();
     }
     let scaled = |v: &f64| (*v / s) as f32;
     let base_f32: Vec<f32> = base.data.iter().map(scaled).collect();
@@ -80,7 +82,10 @@ pub fn kth_distances(
     let mut start = 0;
     while start < query.n {
         let len = block.min(query.n - start);
-        let qdata: Vec<f32> = query.data[start * d..(start + len) * d].iter().map(scaled).collect();
+        let qdata: Vec<f32> = query.data[start * d..(start + len) * d]
+            .iter()
+            .map(scaled)
+            .collect();
         let q_norms: Vec<f64> = qdata
             .chunks_exact(d)
             .map(|r| r.iter().map(|v| (*v as f64).powi(2)).sum::<f64>())
@@ -216,7 +221,10 @@ mod tests {
         let fast = kth_distances(&q, &b, 5, None, &device());
         for (i, f) in fast.iter().enumerate() {
             let slow = host_scan(&q, &b, i, 5, None).unwrap();
-            assert!((f.unwrap() - slow).abs() <= 1e-12 * slow, "row {i}: {f:?} vs {slow}");
+            assert!(
+                (f.unwrap() - slow).abs() <= 1e-12 * slow,
+                "row {i}: {f:?} vs {slow}"
+            );
         }
     }
 

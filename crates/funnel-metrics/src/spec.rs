@@ -35,9 +35,10 @@ pub struct MetricsSpec {
     pub sliced_directions: usize,
     /// Points captured per split (stratified subsample of the training and of the test set).
     pub max_points: usize,
-    /// Bootstrap resamples for the confidence intervals (0 disables them).
+    /// Half-sample resamples for the confidence intervals (0 disables them); see
+    /// [`crate::divergence`] for why half-samples replace the with-replacement bootstrap.
     pub bootstrap: usize,
-    /// Coverage of the percentile bootstrap interval.
+    /// Coverage of the interval.
     pub confidence: f64,
     /// The clip c of the clipped cross-entropy (its range, for the KL bound: σ = c/2).
     pub ce_clip: f64,
@@ -69,19 +70,25 @@ impl MetricsSpec {
         if self.k == 0 {
             return Err(("k", "must be ≥ 1".into()));
         }
-        if self.exact_max_per_class < 2 {
+        if !(2..=10_000).contains(&self.exact_max_per_class) {
             return Err((
                 "exact_max_per_class",
-                format!("must be ≥ 2, got {}", self.exact_max_per_class),
+                format!(
+                    "must be in [2, 10000] (the assignment holds an n×n cost matrix), got {}",
+                    self.exact_max_per_class
+                ),
             ));
         }
-        if self.sliced_directions == 0 {
-            return Err(("sliced_directions", "must be ≥ 1".into()));
+        if !(1..=65_536).contains(&self.sliced_directions) {
+            return Err((
+                "sliced_directions",
+                format!("must be in [1, 65536], got {}", self.sliced_directions),
+            ));
         }
-        if self.max_points < 4 {
+        if !(4..=10_000_000).contains(&self.max_points) {
             return Err((
                 "max_points",
-                format!("must be ≥ 4, got {}", self.max_points),
+                format!("must be in [4, 10000000], got {}", self.max_points),
             ));
         }
         if self.kl == KlEstimator::Knn && self.k + 1 > self.max_points / 2 {

@@ -76,7 +76,10 @@ fn gaussian_kl_is_unbiased_when_dimension_is_close_to_the_sample_size() {
         sum += kl::gaussian(&p, &q, 12).unwrap().value;
     }
     let mean = sum / trials as f64;
-    assert!(mean.abs() < 0.5, "mean estimate {mean} for identical 12-d Gaussians, n = 40");
+    assert!(
+        mean.abs() < 0.5,
+        "mean estimate {mean} for identical 12-d Gaussians, n = 40"
+    );
     // and a shifted pair: KL = ½‖Δ‖² = 2
     let mut sum = 0.0;
     for t in 0..trials {

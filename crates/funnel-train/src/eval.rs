@@ -51,6 +51,12 @@ pub fn per_example(logits: &[f32], labels: &[usize], k: usize) -> (Vec<f64>, Vec
     let mut ce = Vec::with_capacity(labels.len());
     let mut correct = Vec::with_capacity(labels.len());
     for (row, &y) in logits.chunks_exact(k).zip(labels) {
+        if row.iter().any(|v| !v.is_finite()) {
+            // a broken network: no loss, no correct prediction
+            ce.push(f64::NAN);
+            correct.push(false);
+            continue;
+        }
         let max = row.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)) as f64;
         let lse = max
             + row
@@ -97,7 +103,8 @@ pub fn evaluate<M: LayeredModel>(
         let (ce, correct) = per_example(&logits, &labels, k);
         for (c, ok) in ce.iter().zip(&correct) {
             sum_ce += c;
-            sum_clip += c.min(clip);
+            // NaN must stay NaN (f64::min would return the clip)
+            sum_clip += if c.is_nan() { f64::NAN } else { c.min(clip) };
             errors += usize::from(!ok);
         }
     }
@@ -125,5 +132,9 @@ mod tests {
         // huge logits do not overflow
         let (ce, _) = per_example(&[1000.0, -1000.0], &[1], 2);
         assert!((ce[0] - 2000.0).abs() < 1e-6);
+        // non-finite logits give no loss and no correct prediction
+        let (ce, ok) = per_example(&[f32::NAN, 0.0, f32::INFINITY, 0.0], &[0, 0], 2);
+        assert!(ce.iter().all(|c| c.is_nan()));
+        assert_eq!(ok, vec![false, false]);
     }
 }

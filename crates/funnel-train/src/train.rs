@@ -62,6 +62,9 @@ impl Default for TrainSpec {
     }
 }
 
+/// Largest number of epochs a config may ask for.
+pub const MAX_EPOCHS: usize = 10_000_000;
+
 /// An invalid training setting; `key` names it.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -84,10 +87,16 @@ impl TrainSpec {
         if self.batch_size == 0 {
             return bad("batch_size", "must be ≥ 1".into());
         }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+        if self.epochs > MAX_EPOCHS {
+            return bad(
+                "epochs",
+                format!("at most {MAX_EPOCHS}, got {}", self.epochs),
+            );
+        }
+        if !(0.0..=1e6).contains(&self.weight_decay) {
             return bad(
                 "weight_decay",
-                format!("must be finite and ≥ 0, got {}", self.weight_decay),
+                format!("must be in [0, 1e6], got {}", self.weight_decay),
             );
         }
         match (self.algorithm, self.momentum) {
@@ -176,7 +185,7 @@ pub fn train<M: Module + LayeredModel>(
     let mut optimizer = spec.optimizer();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut order: Vec<usize> = (0..split.train.len()).collect();
-    let mut history = Vec::with_capacity(spec.epochs);
+    let mut history = Vec::new();
     let mut step = 0usize;
     for epoch in 1..=spec.epochs {
         order.shuffle(&mut rng);
@@ -208,12 +217,10 @@ pub fn train<M: Module + LayeredModel>(
             test: evaluate(&eval_model, &split.test, device, eval.mode, eval.clip),
             seconds: start.elapsed().as_secs_f64(),
         };
-        if !record.train.cross_entropy.is_finite() {
-            return Err(TrainError::Diverged {
-                epoch,
-                step,
-                loss: record.train.cross_entropy,
-            });
+        for loss in [record.train.cross_entropy, record.test.cross_entropy] {
+            if !loss.is_finite() {
+                return Err(TrainError::Diverged { epoch, step, loss });
+            }
         }
         on_epoch(&record);
         history.push(record);

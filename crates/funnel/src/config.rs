@@ -153,6 +153,8 @@ impl Config {
         } else {
             base
         };
+        // absolute, so the config frozen into a run folder runs again from anywhere
+        let base = std::path::absolute(&base).unwrap_or(base);
         config.data.resolve_paths(&base);
         config
             .validate()
@@ -251,9 +253,10 @@ impl Config {
         Ok(())
     }
 
-    /// The resolved config as TOML, as frozen into the run folder.
-    pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("a config always serializes")
+    /// The resolved config as TOML, as frozen into the run folder (fails only for paths that
+    /// are not valid UTF-8).
+    pub fn to_toml(&self) -> Result<String, String> {
+        toml::to_string_pretty(self).map_err(|e| format!("cannot write the resolved config: {e}"))
     }
 }
 
@@ -300,7 +303,7 @@ widths = [8, 4]
     #[test]
     fn the_resolved_config_round_trips() {
         let c = parse(BASE, &["model.regularizer={ kind = \"dropout\", p = 0.2 }"]).unwrap();
-        let again = parse(&c.to_toml(), &[]).unwrap();
+        let again = parse(&c.to_toml().unwrap(), &[]).unwrap();
         assert_eq!(c, again);
     }
 

@@ -91,12 +91,15 @@ pub struct KlBoundSummary {
     pub ratio_zero_one: Option<f64>,
 }
 
-/// The W1 bound at the funnel layer.
+/// The W1 bound at the funnel layer. ρ·W + c·TV bounds the gap of the cross-entropy clipped
+/// at c (a ρ-Lipschitz loss in [0, c]); when the label marginals agree (TV = 0) it bounds the
+/// plain cross-entropy gap too.
 #[derive(Serialize)]
 pub struct W1BoundSummary {
     pub layer: Option<usize>,
-    pub cross_entropy: f64,
-    pub ratio_cross_entropy: Option<f64>,
+    pub cross_entropy_clipped: f64,
+    /// bound / measured clipped cross-entropy gap; absent when the gap is ≤ 0.
+    pub ratio_cross_entropy_clipped: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -237,15 +240,16 @@ pub fn findings(summary: &Summary) -> Vec<String> {
     }
     if let Some(l) = bounds.w1.layer {
         out.push(format!(
-            "The W1 bound is smallest at layer {l}, the generalization funnel: {} on the cross-entropy ({}; measured gap {}).",
-            num(bounds.w1.cross_entropy),
-            ratio_text(bounds.w1.ratio_cross_entropy),
-            num(gap.cross_entropy),
+            "The W1 bound is smallest at layer {l}, the generalization funnel: {} on the cross-entropy clipped at {} ({}; measured gap {}).",
+            num(bounds.w1.cross_entropy_clipped),
+            num(summary.measurement.as_ref().map_or(f64::NAN, |m| m.ce_clip)),
+            ratio_text(bounds.w1.ratio_cross_entropy_clipped),
+            num(gap.cross_entropy_clipped),
         ));
     }
     let below: Vec<&str> = [
         ("KL", bounds.kl.ratio_zero_one),
-        ("W1", bounds.w1.ratio_cross_entropy),
+        ("W1", bounds.w1.ratio_cross_entropy_clipped),
     ]
     .iter()
     .filter(|(_, r)| r.is_some_and(|r| r < 1.0))
@@ -398,7 +402,7 @@ pub fn markdown(summary: &Summary) -> String {
             .map_or(95.0, |m| (m.confidence * 100.0).round());
         s.push_str("## Per layer\n\n");
         s.push_str(&format!(
-            "| layer | width | rank | KL [{pct}% CI] | KL null | KL bound (0-1) | KL bound (clipped CE) | W1 [{pct}% CI] | W1 null | ρ_l | W1 bound (CE) |\n"
+            "| layer | width | rank | KL [{pct}% CI] | KL null | KL bound (0-1) | KL bound (clipped CE) | W1 [{pct}% CI] | W1 null | ρ_l | W1 bound (clipped CE) |\n"
         ));
         s.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
         for r in &summary.layers {
@@ -419,7 +423,8 @@ pub fn markdown(summary: &Summary) -> String {
             ));
         }
         s.push_str(
-            "\nKL bound (0-1) = sqrt(D/2); KL bound (clipped CE) = c·sqrt(D/2); W1 bound = ρ_l·W_l + c·TV(π_train, π_test). \
+            "\nKL bound (0-1) = sqrt(D/2); KL bound (clipped CE) = c·sqrt(D/2); W1 bound = ρ_l·W_l + c·TV(π_train, π_test), \
+             on the cross-entropy clipped at c (and on the plain cross-entropy when TV = 0). \
              The null baseline is the same estimator between two halves of the test cloud. \
              The CI is a recentred half-sampling interval: the sampling spread of the estimate at this sample size.\n\n",
         );

@@ -3,17 +3,28 @@
 //! staging folder that is renamed to `<out>/<name>/<run-id>/` when it is complete.
 
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use funnel_metrics::LayerRow;
 use funnel_train::EpochRecord;
 use serde::Serialize;
 
+/// A run folder under construction. Dropped before [`RunDir::finish`] (an error or a panic
+/// after it was created), it removes its staging folder.
 pub struct RunDir {
     id: String,
-    staging: PathBuf,
+    /// `None` once finished.
+    staging: Option<PathBuf>,
     target: PathBuf,
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if let Some(staging) = self.staging.take() {
+            let _ = fs::remove_dir_all(staging);
+        }
+    }
 }
 
 impl RunDir {
@@ -38,7 +49,7 @@ impl RunDir {
                 Ok(()) => {
                     return Ok(RunDir {
                         id,
-                        staging,
+                        staging: Some(staging),
                         target,
                     })
                 }
@@ -53,27 +64,52 @@ impl RunDir {
         &self.id
     }
 
+    fn staging(&self) -> &Path {
+        self.staging
+            .as_deref()
+            .expect("the run folder is not finished yet")
+    }
+
     /// Writes `file` atomically inside the run folder.
     pub fn write(&self, file: &str, contents: &[u8]) -> io::Result<()> {
-        write_atomic(&self.staging.join(file), contents)
+        write_atomic(&self.staging().join(file), contents)
     }
 
     /// Moves the staging folder to its final name.
-    pub fn finish(self) -> io::Result<PathBuf> {
-        fs::rename(&self.staging, &self.target)?;
-        Ok(self.target)
+    pub fn finish(mut self) -> io::Result<PathBuf> {
+        let staging = self.staging.take().expect("finished once");
+        if let Err(e) = fs::rename(&staging, &self.target) {
+            self.staging = Some(staging); // let Drop clean it up
+            return Err(e);
+        }
+        sync_dir(self.target.parent().unwrap_or(Path::new(".")));
+        Ok(self.target.clone())
     }
 }
 
-/// Writes to `<path>.tmp` then renames over `path`.
+/// Flushes a folder's entries to disk, so a rename survives a power loss (best effort: not
+/// every file system supports it).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes to `.<name>.tmp`, flushes it to disk, then renames it over `path`.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?
         .to_string_lossy();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
-    fs::write(&tmp, contents)?;
-    fs::rename(&tmp, path)
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")));
+    Ok(())
 }
 
 /// One row of `layers.csv`.

@@ -1,15 +1,19 @@
 //! `funnel run`: config → data + model → train → probe → estimates → bounds → results folder.
 
+use std::fmt::Arguments;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
-use funnel_metrics::cloud::stratified_subsample;
+use burn::prelude::Device;
+use funnel_metrics::cloud::{class_indices, stratified_subsample};
+use funnel_metrics::kl::gaussian_min_points;
 use funnel_metrics::lipschitz::lipschitz_constants;
 use funnel_metrics::probe::capture;
-use funnel_metrics::{assemble, layer_divergence, Bias, W1Estimator};
-use funnel_model::{derive_seed, LayeredModel, Stochastic};
-use funnel_train::{evaluate, train, DataError, EpochRecord, EvalSettings, Gap, TrainError};
+use funnel_metrics::{assemble, layer_divergence, Bias, KlEstimator, LayerRow, W1Estimator};
+use funnel_model::{derive_seed, LayeredModel, MlpConfig, Regularizer, Stochastic};
+use funnel_train::{evaluate, train, DataError, EpochRecord, EvalSettings, Gap, Split, TrainError};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -37,6 +41,17 @@ pub struct RunArgs {
     pub set: Vec<String>,
 }
 
+/// Largest network funnel trains: 2²⁸ parameters (1 GiB of f32 weights, ~4 GiB with Adam).
+const MAX_PARAMETERS: usize = 1 << 28;
+/// Largest per-batch DropConnect mask (kept for the backward pass): 2²⁸ values.
+const MAX_DROPCONNECT: usize = 1 << 28;
+
+/// One line on stdout. Write errors (a closed pipe, e.g. `funnel run … | head`) are ignored:
+/// the results folder is what matters, and it is written before the table is printed.
+fn say(line: Arguments) {
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 fn bar(len: u64, template: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
@@ -55,9 +70,24 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-/// Runs the whole pipeline; returns whether the run succeeded or failed (e.g. diverged).
-pub fn run(args: &RunArgs) -> Result<Status, CliError> {
-    let start = Instant::now();
+/// Everything known to be good before the first byte is written.
+struct Prepared {
+    config: Config,
+    config_toml: String,
+    device: Device,
+    split: Split,
+    mlp: MlpConfig,
+    /// The examples whose layers are captured (class-stratified subsamples of each split).
+    capture_train: Vec<usize>,
+    capture_test: Vec<usize>,
+    data_s: f64,
+}
+
+/// Loads and checks every input: config, backend, data, model size, and whether each class
+/// has enough captured points for the estimators. Errors are bad input (exit 2).
+fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
+    let file = args.config.display();
+    let bad = |key: &str, msg: String| CliError::Input(format!("{file}: `{key}`: {msg}"));
     let mut config =
         Config::load(&args.config, &args.set).map_err(|e| CliError::Input(e.to_string()))?;
     if let Some(b) = args.backend {
@@ -65,53 +95,152 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     }
     let device = config.backend.device().map_err(CliError::Input)?;
     let seed = config.seed;
-
-    // ---- data (nothing is written before the inputs are known to be good)
     let t = Instant::now();
     let split = config
         .data
         .load(derive_seed(seed, "data"))
         .map_err(|e| match e {
-            DataError::Invalid { key, message } => CliError::Input(format!(
-                "{}: `data.{key}`: {message}",
-                args.config.display()
-            )),
-            file => CliError::Input(file.to_string()),
+            DataError::Invalid { key, message } => bad(&format!("data.{key}"), message),
+            file_error => CliError::Input(file_error.to_string()),
         })?;
     let data_s = secs(t.elapsed());
     let classes = split.train.num_classes;
     let mlp = config.model.mlp(split.train.dim, classes);
-    mlp.validate().map_err(|e| {
-        CliError::Input(format!(
-            "{}: `model.{}`: {}",
-            args.config.display(),
-            e.field,
-            e.message
-        ))
-    })?;
+    mlp.validate()
+        .map_err(|e| bad(&format!("model.{}", e.field), e.message))?;
+
+    // model size
+    let dims = mlp.dims();
+    let parameters = dims.windows(2).try_fold(0usize, |acc, w| {
+        w[0].checked_mul(w[1])?.checked_add(w[1])?.checked_add(acc)
+    });
+    if parameters.is_none_or(|p| p > MAX_PARAMETERS) {
+        return Err(bad(
+            "model.widths",
+            format!(
+                "the network {} has more than {MAX_PARAMETERS} parameters (1 GiB of weights); use smaller widths",
+                dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" → ")
+            ),
+        ));
+    }
+    if let Regularizer::DropConnect { .. } = config.model.regularizer {
+        for (l, w) in dims
+            .windows(2)
+            .enumerate()
+            .take(dims.len().saturating_sub(2))
+        {
+            let values = w[0]
+                .saturating_mul(w[1])
+                .saturating_mul(config.train.batch_size);
+            if values > MAX_DROPCONNECT {
+                return Err(bad(
+                    "train.batch_size",
+                    format!(
+                        "DropConnect keeps one weight mask per example for the backward pass: batch_size·d_in·d_out = {}·{}·{} values at layer {} exceed {MAX_DROPCONNECT}; lower train.batch_size or the widths",
+                        config.train.batch_size,
+                        w[0],
+                        w[1],
+                        l + 1
+                    ),
+                ));
+            }
+        }
+    }
+
+    // the captured points, and enough of them per class for value, null and half-samples
+    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "subsample"));
+    let max = config.metrics.max_points;
+    let capture_train = stratified_subsample(&split.train.y, classes, max, &mut rng);
+    let capture_test = stratified_subsample(&split.test.y, classes, max, &mut rng);
+    let metrics = &config.metrics;
+    let need = match metrics.kl {
+        KlEstimator::Knn => 2 * (metrics.k + 1),
+        KlEstimator::Gaussian => 2 * gaussian_min_points(1),
+    };
+    let count = |idx: &[usize], y: &[usize]| {
+        let labels: Vec<usize> = idx.iter().map(|&i| y[i]).collect();
+        class_indices(&labels, classes)
+            .iter()
+            .map(Vec::len)
+            .collect::<Vec<_>>()
+    };
+    let (ntr, nte) = (
+        count(&capture_train, &split.train.y),
+        count(&capture_test, &split.test.y),
+    );
+    for c in 0..classes {
+        if ntr[c] == 0 {
+            continue; // absent from training: weight 0 in every divergence
+        }
+        if nte[c] == 0 {
+            return Err(CliError::Input(format!(
+                "{file}: class {c} has {} training examples but none in the test set: every train/test divergence is infinite",
+                ntr[c]
+            )));
+        }
+        if ntr[c].min(nte[c]) < need {
+            return Err(bad(
+                "metrics.max_points",
+                format!(
+                    "class {c} has {} training and {} test points among those captured; the {} estimator needs at least {need} per class and side (for its null baseline and interval): raise metrics.max_points{}",
+                    ntr[c],
+                    nte[c],
+                    metrics.kl_name(),
+                    if metrics.kl == KlEstimator::Knn { " or lower metrics.k" } else { "" }
+                ),
+            ));
+        }
+    }
+    let config_toml = config.to_toml().map_err(CliError::Input)?;
+    Ok(Prepared {
+        config,
+        config_toml,
+        device,
+        split,
+        mlp,
+        capture_train,
+        capture_test,
+        data_s,
+    })
+}
+
+/// Runs the whole pipeline; returns whether the run succeeded or failed (e.g. diverged).
+pub fn run(args: &RunArgs) -> Result<Status, CliError> {
+    let start = Instant::now();
+    let Prepared {
+        config,
+        config_toml,
+        device,
+        split,
+        mlp,
+        capture_train: tr_idx,
+        capture_test: te_idx,
+        data_s,
+    } = prepare(args)?;
+    let seed = config.seed;
+    let classes = split.train.num_classes;
     info!(data = %split.info.description, n_train = split.train.len(), n_test = split.test.len(), "data ready");
 
-    // ---- results folder
+    // ---- results folder (removed again if anything below fails before it is finished)
     let run = RunDir::create(&args.out, &config.name, seed)
         .map_err(io_err("cannot create the results folder"))?;
-    run.write("config.toml", config.to_toml().as_bytes())
+    run.write("config.toml", config_toml.as_bytes())
         .map_err(io_err("cannot write config.toml"))?;
     let mode = config.metrics.stochastic_layers;
     let clip = config.metrics.ce_clip;
-
-    println!(
+    say(format_args!(
         "funnel · {} · run {} · backend {} · seed {}",
         config.name,
         run.id(),
         config.backend.name(),
         seed
-    );
-    println!(
+    ));
+    say(format_args!(
         "data: {} — {} train / {} test",
         split.info.description,
         split.train.len(),
         split.test.len()
-    );
+    ));
 
     // ---- model and training
     let ad = device.clone().autodiff();
@@ -120,8 +249,8 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         .init(&ad)
         .map_err(|e| CliError::Internal(e.to_string()))?;
     let parameters = model.num_params();
-    let dims: Vec<usize> = model.layers().iter().map(|l| l.width).collect();
-    println!(
+    let dims = mlp.dims();
+    say(format_args!(
         "model: {} ({}, {} on hidden layers, {} parameters)",
         dims.iter()
             .map(|d| d.to_string())
@@ -130,7 +259,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         config.model.activation,
         config.model.regularizer.describe(),
         parameters
-    );
+    ));
     device.seed(derive_seed(seed, "train"));
     let pb = bar(
         config.train.epochs as u64,
@@ -156,7 +285,6 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
             tracing::debug!(
                 epoch = r.epoch,
                 batch_loss = r.batch_loss,
-                train_acc = r.train.accuracy(),
                 test_acc = r.test.accuracy(),
                 "epoch"
             );
@@ -214,14 +342,14 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         Ok(t) => t,
         Err(e @ TrainError::Diverged { .. }) => {
             let reason = e.to_string();
-            eprintln!("run failed: {reason}");
             let train_s = history.last().map_or(0.0, |r| r.seconds);
-            let summary = base_summary(Status::Failed, Some(reason), train_s);
+            let summary = base_summary(Status::Failed, Some(reason.clone()), train_s);
             write_run(&run, &summary, &history)?;
             let dir = run
                 .finish()
                 .map_err(io_err("cannot finish the results folder"))?;
-            println!("results (failed run): {}", dir.display());
+            eprintln!("run failed: {reason}");
+            say(format_args!("results (failed run): {}", dir.display()));
             return Ok(Status::Failed);
         }
         Err(e) => return Err(CliError::Internal(e.to_string())),
@@ -229,7 +357,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     let model = trained.model;
     let train_s = trained.seconds;
     if let Some(last) = history.last() {
-        println!(
+        say(format_args!(
             "trained {} epochs ({}, lr {}) in {:.1} s: train acc {:.3}, test acc {:.3}",
             history.len(),
             config.train.algorithm.name(),
@@ -237,7 +365,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
             train_s,
             last.train.accuracy(),
             last.test.accuracy()
-        );
+        ));
     }
 
     // ---- losses and the measured gap, in the measurement mode
@@ -253,12 +381,8 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         "measured gap"
     );
 
-    // ---- capture every layer on (stratified subsamples of) both splits
+    // ---- capture every layer of the chosen examples
     let t = Instant::now();
-    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "subsample"));
-    let max = config.metrics.max_points;
-    let tr_idx = stratified_subsample(&split.train.y, classes, max, &mut rng);
-    let te_idx = stratified_subsample(&split.test.y, classes, max, &mut rng);
     let tr_labels: Vec<usize> = tr_idx.iter().map(|&i| split.train.y[i]).collect();
     let te_labels: Vec<usize> = te_idx.iter().map(|&i| split.test.y[i]).collect();
     device.seed(derive_seed(seed, "capture"));
@@ -280,7 +404,6 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     info!(
         points_train = tr_idx.len(),
         points_test = te_idx.len(),
-        layers = tr_clouds.len(),
         capture_s,
         "layers captured"
     );
@@ -299,13 +422,25 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
             config.metrics.kl_name(),
             config.metrics.w1_name()
         ));
-        divergences.push(layer_divergence(
+        let div = layer_divergence(
             tr,
             te,
             &config.metrics,
             &device,
             derive_seed(seed, &format!("layer-{l}")),
-        ));
+        );
+        info!(
+            layer = l,
+            rank = div.rank,
+            kl = div.kl.value,
+            kl_null = div.kl.null,
+            kl_s = div.kl.seconds,
+            w1 = div.w1.value,
+            w1_null = div.w1.null,
+            w1_s = div.w1.seconds,
+            "layer estimated"
+        );
+        divergences.push(div);
         pb.inc(1);
     }
     pb.finish_and_clear();
@@ -315,12 +450,24 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
 
     let kl_best = bounds.kl_best_layer;
     let funnel = bounds.funnel_layer;
-    let at = |l: Option<usize>, f: fn(&funnel_metrics::LayerRow) -> f64| {
-        l.map_or(f64::NAN, |l| f(&bounds.rows[l]))
-    };
+    let at = |l: Option<usize>, f: fn(&LayerRow) -> f64| l.map_or(f64::NAN, |l| f(&bounds.rows[l]));
     let kl01 = at(kl_best, |r| r.kl_bound);
     let w1b = at(funnel, |r| r.w1_bound);
-    let mut summary = base_summary(Status::Ok, None, train_s);
+    // a run in which no layer could be estimated at all has nothing to report
+    let nothing = bounds
+        .rows
+        .iter()
+        .all(|r| r.kl.error.is_some() && r.w1.error.is_some());
+    let (status, reason) = if nothing {
+        let first = bounds.rows[0].kl.error.clone().unwrap_or_default();
+        (
+            Status::Failed,
+            Some(format!("no layer could be estimated: {first}")),
+        )
+    } else {
+        (Status::Ok, None)
+    };
+    let mut summary = base_summary(status, reason, train_s);
     summary.losses = Some(LossPair {
         train: train_losses,
         test: test_losses,
@@ -336,8 +483,8 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         },
         w1: W1BoundSummary {
             layer: funnel,
-            cross_entropy: w1b,
-            ratio_cross_entropy: report::ratio(w1b, gap.cross_entropy),
+            cross_entropy_clipped: w1b,
+            ratio_cross_entropy_clipped: report::ratio(w1b, gap.cross_entropy_clipped),
         },
     });
     summary.measurement = Some(MeasurementSummary {
@@ -370,8 +517,12 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         total_s: secs(start.elapsed()),
     };
 
-    // ---- print and write
-    println!(
+    // ---- write, then print
+    write_run(&run, &summary, &history)?;
+    let dir = run
+        .finish()
+        .map_err(io_err("cannot finish the results folder"))?;
+    say(format_args!(
         "measurement: stochastic layers: {}; KL {}; W1 {}; {} train / {} test points per layer; CI from {} half-samples",
         summary.measurement.as_ref().map_or("", |m| m.stochastic_layers.as_str()),
         config.metrics.kl_name(),
@@ -379,29 +530,27 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         tr_idx.len(),
         te_idx.len(),
         config.metrics.bootstrap
-    );
-    println!();
-    print!(
+    ));
+    say(format_args!(""));
+    say(format_args!(
         "{}",
         report::table(&summary.layers, config.metrics.confidence)
-    );
-    println!();
-    println!(
+    ));
+    say(format_args!(
         "measured gap (test − train): 0-1 {} · cross-entropy {} · cross-entropy clipped at {} {}",
         num(gap.zero_one),
         num(gap.cross_entropy),
         num(clip),
         num(gap.cross_entropy_clipped)
-    );
+    ));
     for line in report::findings(&summary) {
-        println!("· {line}");
+        say(format_args!("· {line}"));
     }
-    write_run(&run, &summary, &history)?;
-    let dir = run
-        .finish()
-        .map_err(io_err("cannot finish the results folder"))?;
-    println!("results: {}", dir.display());
-    Ok(Status::Ok)
+    if let Some(reason) = &summary.reason {
+        eprintln!("run failed: {reason}");
+    }
+    say(format_args!("results: {}", dir.display()));
+    Ok(summary.status)
 }
 
 /// Writes every file of the run except `config.toml` (written first).

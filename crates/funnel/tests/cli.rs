@@ -143,7 +143,7 @@ fn a_run_writes_every_file_with_the_documented_columns() {
     assert!(s["gap"]["zero_one"].is_number() && s["gap"]["cross_entropy"].is_number());
     assert!(s["funnel_layer"].as_u64().unwrap() <= 3);
     assert!(s["bounds"]["kl"]["zero_one"].is_number());
-    assert!(s["bounds"]["w1"]["cross_entropy"].is_number());
+    assert!(s["bounds"]["w1"]["cross_entropy_clipped"].is_number());
     assert!(s["timings"]["total_s"].as_f64().unwrap() > 0.0);
     assert_eq!(s["funnel_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(s["layers"].as_array().unwrap().len(), 4);
@@ -271,6 +271,102 @@ fn bad_input_names_the_key_exits_2_and_writes_nothing() {
         "unknown field",
     );
     assert_rejected("name = \"x\"\n[data\n", &[], "bad.toml:2");
+}
+
+#[test]
+fn absurd_sizes_are_rejected_before_anything_is_allocated() {
+    assert_rejected(
+        TINY,
+        &["--set", "data.n_train=1000000000000"],
+        "data.n_train",
+    );
+    assert_rejected(
+        TINY,
+        &["--set", "train.epochs=100000000000"],
+        "train.epochs",
+    );
+    assert_rejected(
+        TINY,
+        &["--set", "model.widths=[60000,60000]"],
+        "model.widths",
+    );
+    assert_rejected(
+        TINY,
+        &[
+            "--set",
+            "model.widths=[4096,4096]",
+            "--set",
+            "model.regularizer={kind=\"dropconnect\",p=0.5}",
+        ],
+        "train.batch_size",
+    );
+    assert_rejected(
+        TINY,
+        &["--set", "metrics.sliced_directions=1000000000"],
+        "metrics.sliced_directions",
+    );
+    assert_rejected(TINY, &["--set", "data.mean_norm=1e39"], "data.mean_norm");
+}
+
+#[test]
+fn too_few_captured_points_per_class_is_an_input_error() {
+    assert_rejected(
+        TINY,
+        &["--set", "metrics.max_points=20"],
+        "metrics.max_points",
+    );
+}
+
+#[test]
+fn the_frozen_config_runs_again_from_its_run_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("a,b,label\n");
+    for i in 0..200 {
+        csv.push_str(&format!("{},{},{}\n", i % 7, (i * 3) % 11, i % 2));
+    }
+    std::fs::create_dir(dir.path().join("configs")).unwrap();
+    std::fs::write(dir.path().join("configs/d.csv"), csv).unwrap();
+    let cfg = TINY.replace(
+        "kind = \"gaussian\"\ndim = 4\nn_train = 300\nn_test = 300\nmean_norm = 2.0",
+        "kind = \"csv\"\npath = \"d.csv\"",
+    );
+    write_config(&dir.path().join("configs"), "c.toml", &cfg);
+    let out = dir.path().join("out");
+    // a relative config path, run from the temporary folder
+    let o = Command::new(env!("CARGO_BIN_EXE_funnel"))
+        .current_dir(dir.path())
+        .args(["run", "configs/c.toml", "--out", "out"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let frozen = runs(&out, "tiny")[0].join("config.toml");
+    let o = funnel(&[
+        "run",
+        frozen.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(runs(&out, "tiny").len(), 2);
+}
+
+#[test]
+fn a_closed_stdout_does_not_lose_the_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "tiny.toml", TINY);
+    let out = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_funnel"))
+        .args(["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `| head -0`
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let folders = runs(&out, "tiny");
+    assert_eq!(folders.len(), 1);
+    assert!(folders[0].join("summary.json").is_file());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{take_random, DataError, DataInfo, Dataset, Split};
+use super::{take_random, DataError, DataInfo, Dataset, Split, MAX_CLASSES, MAX_ELEMENTS};
 
 /// Which column holds the label: a header name, or a 0-based index (negative counts from the
 /// end, −1 is the last column).
@@ -33,12 +33,24 @@ struct RawTable {
     x: Vec<f32>,
     labels: Vec<i64>,
     dim: usize,
+    layout: Layout,
 }
 
+/// How a file's columns are laid out; the test file must repeat the training file's.
+#[derive(Clone, Debug, PartialEq)]
+struct Layout {
+    /// Column names when the file has a header row.
+    names: Option<Vec<String>>,
+    ncols: usize,
+    label_idx: usize,
+}
+
+/// Reads one CSV file. `expect` is the training file's layout when reading the test file.
 fn read_table(
     path: &Path,
     label_column: Option<&LabelColumn>,
     header: Option<bool>,
+    expect: Option<&Layout>,
 ) -> Result<RawTable, DataError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -54,7 +66,20 @@ fn read_table(
         None => return Err(DataError::file(path, None, "the file has no rows")),
         Some(r) => r.map_err(|e| csv_error(path, e))?,
     };
-    let is_header = header.unwrap_or_else(|| first.iter().any(|c| c.parse::<f64>().is_err()));
+    let numeric = first.iter().filter(|c| c.parse::<f64>().is_ok()).count();
+    let is_header = match (header, expect) {
+        (Some(h), _) => h,
+        (None, Some(layout)) => layout.names.is_some(),
+        (None, None) if numeric == first.len() => false,
+        (None, None) if numeric == 0 => true,
+        (None, None) => {
+            return Err(DataError::file(
+                path,
+                line_of(&first),
+                "the first row mixes numbers and text, so it is unclear whether it is a header: set data.header = true or false",
+            ))
+        }
+    };
     let ncols = first.len();
     if ncols < 2 {
         return Err(DataError::file(
@@ -64,7 +89,27 @@ fn read_table(
         ));
     }
     let names: Option<Vec<String>> = is_header.then(|| first.iter().map(str::to_owned).collect());
-    let label_idx = resolve_label_column(path, label_column, names.as_deref(), ncols)?;
+    let label_idx = match expect {
+        Some(layout) => {
+            if layout.ncols != ncols || layout.names != names {
+                let describe = |n: &Option<Vec<String>>, c: usize| match n {
+                    Some(n) => format!("header `{}`", n.join(",")),
+                    None => format!("{c} columns without a header"),
+                };
+                return Err(DataError::file(
+                    path,
+                    line_of(&first),
+                    format!(
+                        "has {} but the training file has {}; the test file must have the same columns",
+                        describe(&names, ncols),
+                        describe(&layout.names, layout.ncols)
+                    ),
+                ));
+            }
+            layout.label_idx
+        }
+        None => resolve_label_column(path, label_column, names.as_deref(), ncols)?,
+    };
 
     let mut x = Vec::new();
     let mut labels = Vec::new();
@@ -80,6 +125,15 @@ fn read_table(
                 ),
             ));
         }
+        if x.len() + ncols > MAX_ELEMENTS {
+            return Err(DataError::file(
+                path,
+                line,
+                format!(
+                    "more than {MAX_ELEMENTS} values; funnel keeps data in memory (4 GiB at most)"
+                ),
+            ));
+        }
         for (j, cell) in rec.iter().enumerate() {
             let v: f64 = cell.parse().map_err(|_| {
                 DataError::file(
@@ -88,15 +142,8 @@ fn read_table(
                     format!("column {}: `{cell}` is not a number", j + 1),
                 )
             })?;
-            if !v.is_finite() {
-                return Err(DataError::file(
-                    path,
-                    line,
-                    format!("column {}: `{cell}` is not finite", j + 1),
-                ));
-            }
             if j == label_idx {
-                if v.fract() != 0.0 || v.abs() > 1e15 {
+                if !v.is_finite() || v.fract() != 0.0 || v.abs() > 1e15 {
                     return Err(DataError::file(
                         path,
                         line,
@@ -105,7 +152,18 @@ fn read_table(
                 }
                 labels.push(v as i64);
             } else {
-                x.push(v as f32);
+                let f = v as f32;
+                if !f.is_finite() {
+                    return Err(DataError::file(
+                        path,
+                        line,
+                        format!(
+                            "column {}: `{cell}` is not finite in 32-bit floating point",
+                            j + 1
+                        ),
+                    ));
+                }
+                x.push(f);
             }
         }
         Ok(())
@@ -128,6 +186,11 @@ fn read_table(
         x,
         labels,
         dim: ncols - 1,
+        layout: Layout {
+            names,
+            ncols,
+            label_idx,
+        },
     })
 }
 
@@ -170,6 +233,48 @@ fn resolve_label_column(
     }
 }
 
+/// Splits row indices into `n_test` held-out rows and the rest, class by class: each class gives
+/// its share of `n_test` (largest-remainder rounding, so the total is exact), so a class is
+/// missing from the test rows only if its share rounds to zero.
+fn stratified_split(
+    labels: &[usize],
+    classes: usize,
+    n_test: usize,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut by_class = vec![Vec::new(); classes];
+    for (i, &y) in labels.iter().enumerate() {
+        by_class[y].push(i);
+    }
+    let n = labels.len() as f64;
+    let quotas: Vec<f64> = by_class
+        .iter()
+        .map(|c| c.len() as f64 * n_test as f64 / n)
+        .collect();
+    let mut take: Vec<usize> = quotas.iter().map(|q| q.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..classes).collect();
+    order.sort_by(|&a, &b| {
+        (quotas[b] - quotas[b].floor()).total_cmp(&(quotas[a] - quotas[a].floor()))
+    });
+    let mut left = n_test.saturating_sub(take.iter().sum());
+    for &c in order.iter().cycle().take(2 * classes) {
+        if left == 0 {
+            break;
+        }
+        if take[c] < by_class[c].len() {
+            take[c] += 1;
+            left -= 1;
+        }
+    }
+    let (mut test, mut rest) = (Vec::with_capacity(n_test), Vec::new());
+    for (c, mut idx) in by_class.into_iter().enumerate() {
+        idx.shuffle(rng);
+        test.extend_from_slice(&idx[..take[c]]);
+        rest.extend_from_slice(&idx[take[c]..]);
+    }
+    (test, rest)
+}
+
 fn io_message(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::Io(io) => io.to_string(),
@@ -183,24 +288,14 @@ fn csv_error(path: &Path, e: csv::Error) -> DataError {
 }
 
 pub(super) fn load(opts: &CsvOptions<'_>, rng: &mut ChaCha8Rng) -> Result<Split, DataError> {
-    let train_raw = read_table(opts.path, opts.label_column, opts.header)?;
+    let train_raw = read_table(opts.path, opts.label_column, opts.header, None)?;
     let test_raw = match opts.test_path {
-        Some(p) => {
-            let t = read_table(p, opts.label_column, opts.header)?;
-            if t.dim != train_raw.dim {
-                return Err(DataError::file(
-                    p,
-                    None,
-                    format!(
-                        "has {} feature columns but {} has {}",
-                        t.dim,
-                        opts.path.display(),
-                        train_raw.dim
-                    ),
-                ));
-            }
-            Some(t)
-        }
+        Some(p) => Some(read_table(
+            p,
+            opts.label_column,
+            opts.header,
+            Some(&train_raw.layout),
+        )?),
         None => None,
     };
     // classes: the sorted union of label values in both files
@@ -212,6 +307,16 @@ pub(super) fn load(opts: &CsvOptions<'_>, rng: &mut ChaCha8Rng) -> Result<Split,
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    if values.len() > MAX_CLASSES {
+        return Err(DataError::file(
+            opts.path,
+            None,
+            format!(
+                "the label column holds {} distinct values; at most {MAX_CLASSES} classes",
+                values.len()
+            ),
+        ));
+    }
     if values.len() < 2 {
         return Err(DataError::file(
             opts.path,
@@ -246,8 +351,13 @@ pub(super) fn load(opts: &CsvOptions<'_>, rng: &mut ChaCha8Rng) -> Result<Split,
                 None => ((opts.test_fraction.unwrap_or(0.25) * n as f64).round() as usize).max(1),
             };
             if n_test >= n {
+                let key = if opts.n_test.is_some() {
+                    "n_test"
+                } else {
+                    "test_fraction"
+                };
                 return Err(DataError::invalid(
-                    "n_test",
+                    key,
                     format!(
                         "holds out {n_test} of the {n} rows of {}, leaving none to train on",
                         opts.path.display()
@@ -265,14 +375,12 @@ pub(super) fn load(opts: &CsvOptions<'_>, rng: &mut ChaCha8Rng) -> Result<Split,
                     ),
                 ));
             }
-            let mut idx: Vec<usize> = (0..n).collect();
-            idx.shuffle(rng);
-            let (test_idx, rest) = idx.split_at(n_test);
-            let mut test_idx = test_idx.to_vec();
-            let mut train_idx = rest[..n_train].to_vec();
+            let (mut test_idx, mut rest) = stratified_split(&all.y, all.num_classes, n_test, rng);
+            rest.shuffle(rng);
+            rest.truncate(n_train);
             test_idx.sort_unstable();
-            train_idx.sort_unstable();
-            (all.subset(&train_idx), all.subset(&test_idx))
+            rest.sort_unstable();
+            (all.subset(&rest), all.subset(&test_idx))
         }
     };
     let dim = train.dim;

@@ -3,46 +3,59 @@
 //! u32, then the data in big-endian row-major order. Gzipped files (`.gz`, detected by their
 //! magic bytes) are decompressed on the fly.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
 use rand_chacha::ChaCha8Rng;
 
-use super::{take_random, DataError, DataInfo, Dataset, Split};
+use super::{take_random, DataError, DataInfo, Dataset, Split, MAX_CLASSES, MAX_ELEMENTS};
 
 /// A decoded IDX array.
 struct IdxArray {
     dims: Vec<usize>,
-    values: Vec<f64>,
-    unsigned_byte: bool,
+    values: Vec<f32>,
 }
 
-fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path)
+/// The file as a byte stream, decompressed when it starts with the gzip magic bytes.
+fn open(path: &Path) -> Result<Box<dyn Read>, DataError> {
+    let file = std::fs::File::open(path)
         .map_err(|e| DataError::file(path, None, format!("cannot read: {e}")))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                DataError::file(path, None, format!("cannot decompress gzip data: {e}"))
-            })?;
-        Ok(out)
+    let mut reader = BufReader::new(file);
+    let head = reader
+        .fill_buf()
+        .map_err(|e| DataError::file(path, None, format!("cannot read: {e}")))?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(GzDecoder::new(reader)))
     } else {
-        Ok(raw)
+        Ok(Box::new(reader))
     }
 }
 
-fn parse(path: &Path) -> Result<IdxArray, DataError> {
-    let bytes = read_bytes(path)?;
+/// Reads exactly `buf.len()` bytes, or says what is missing.
+fn read_exact(r: &mut dyn Read, buf: &mut [u8], path: &Path, what: &str) -> Result<(), DataError> {
+    r.read_exact(buf).map_err(|e| {
+        let msg = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            format!("truncated: the file ends inside the {what}")
+        } else {
+            format!("cannot read the {what}: {e}")
+        };
+        DataError::file(path, None, msg)
+    })
+}
+
+/// Decodes an IDX file; with `pixels`, unsigned-byte data is scaled to [0, 1].
+fn parse(path: &Path, pixels: bool) -> Result<IdxArray, DataError> {
     let bad = |msg: String| DataError::file(path, None, msg);
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+    let mut r = open(path)?;
+    let mut magic = [0u8; 4];
+    read_exact(&mut r, &mut magic, path, "IDX header")?;
+    if magic[0] != 0 || magic[1] != 0 {
         return Err(bad(
             "not an IDX file (it must start with two zero bytes)".into()
         ));
     }
-    let (size, unsigned_byte) = match bytes[2] {
+    let (size, unsigned_byte) = match magic[2] {
         0x08 => (1, true),
         0x09 => (1, false),
         0x0B => (2, false),
@@ -51,36 +64,45 @@ fn parse(path: &Path) -> Result<IdxArray, DataError> {
         0x0E => (8, false),
         t => return Err(bad(format!("unknown IDX data type code 0x{t:02x}"))),
     };
-    let ndims = bytes[3] as usize;
+    let ndims = magic[3] as usize;
     if ndims == 0 {
         return Err(bad("IDX header declares 0 dimensions".into()));
     }
-    let header = 4 + 4 * ndims;
-    if bytes.len() < header {
-        return Err(bad("truncated IDX header".into()));
-    }
-    let dims: Vec<usize> = (0..ndims)
-        .map(|i| {
-            let o = 4 + 4 * i;
-            u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
-        })
+    let mut raw_dims = vec![0u8; 4 * ndims];
+    read_exact(&mut r, &mut raw_dims, path, "IDX header")?;
+    let dims: Vec<usize> = raw_dims
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
+    if let Some(i) = dims.iter().skip(1).position(|&d| d == 0) {
+        return Err(bad(format!("dimension {} of {dims:?} is 0", i + 2)));
+    }
     let count = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| bad("IDX dimensions overflow".into()))?;
-    let expected = count
-        .checked_mul(size)
-        .and_then(|b| b.checked_add(header))
-        .ok_or_else(|| bad("IDX dimensions overflow".into()))?;
-    if bytes.len() != expected {
+        .filter(|&c| c <= MAX_ELEMENTS)
+        .ok_or_else(|| {
+            bad(format!(
+                "dimensions {dims:?} exceed the limit of {MAX_ELEMENTS} values"
+            ))
+        })?;
+    let mut body = vec![0u8; count * size];
+    read_exact(
+        &mut r,
+        &mut body,
+        path,
+        &format!("data (the header declares dimensions {dims:?})"),
+    )?;
+    let mut extra = [0u8; 1];
+    if r.read(&mut extra)
+        .map_err(|e| bad(format!("cannot read: {e}")))?
+        != 0
+    {
         return Err(bad(format!(
-            "IDX header declares dimensions {dims:?} ({expected} bytes) but the file has {} bytes",
-            bytes.len()
+            "the file is longer than its header's dimensions {dims:?} declare"
         )));
     }
-    let body = &bytes[header..];
-    let values: Vec<f64> = match bytes[2] {
+    let values: Vec<f64> = match magic[2] {
         0x08 => body.iter().map(|&b| b as f64).collect(),
         0x09 => body.iter().map(|&b| b as i8 as f64).collect(),
         0x0B => body
@@ -100,20 +122,28 @@ fn parse(path: &Path) -> Result<IdxArray, DataError> {
             .map(|c| f64::from_be_bytes(c.try_into().expect("8 bytes")))
             .collect(),
     };
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(bad(format!("element {i} is not finite")));
+    let scale = if pixels && unsigned_byte {
+        1.0 / 255.0
+    } else {
+        1.0
+    };
+    let mut out = Vec::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        let f = (v * scale) as f32;
+        if !f.is_finite() {
+            return Err(bad(format!(
+                "element {i} ({v}) is not finite in 32-bit floating point"
+            )));
+        }
+        out.push(f);
     }
-    Ok(IdxArray {
-        dims,
-        values,
-        unsigned_byte,
-    })
+    Ok(IdxArray { dims, values: out })
 }
 
 /// Reads one images/labels pair into features (flattened) and integer labels.
 fn read_pair(images: &Path, labels: &Path) -> Result<(Vec<f32>, usize, Vec<i64>), DataError> {
-    let img = parse(images)?;
-    let lab = parse(labels)?;
+    let img = parse(images, true)?;
+    let lab = parse(labels, false)?;
     if lab.dims.len() != 1 {
         return Err(DataError::file(
             labels,
@@ -136,19 +166,19 @@ fn read_pair(images: &Path, labels: &Path) -> Result<(Vec<f32>, usize, Vec<i64>)
             ),
         ));
     }
+    // a 1-D images file holds one value per example
     let dim: usize = img.dims[1..].iter().product::<usize>().max(1);
-    let scale = if img.unsigned_byte { 1.0 / 255.0 } else { 1.0 };
-    let x = img.values.iter().map(|v| (v * scale) as f32).collect();
+    let x = img.values;
     let mut y = Vec::with_capacity(n);
-    for (i, v) in lab.values.iter().enumerate() {
-        if v.fract() != 0.0 || *v < 0.0 {
+    for (i, &v) in lab.values.iter().enumerate() {
+        if v.fract() != 0.0 || v < 0.0 {
             return Err(DataError::file(
                 labels,
                 None,
                 format!("label {i} is {v}; labels must be non-negative integers"),
             ));
         }
-        y.push(*v as i64);
+        y.push(v.round() as i64);
     }
     Ok((x, dim, y))
 }
@@ -169,14 +199,23 @@ pub(super) fn load(
         ));
     }
     let max_label = ytr.iter().chain(&yte).copied().max().unwrap_or(0);
-    if max_label >= 65_536 {
+    if max_label as usize >= MAX_CLASSES {
         return Err(DataError::file(
             train_labels,
             None,
-            format!("largest label is {max_label}; labels must be class indices below 65536"),
+            format!(
+                "largest label is {max_label}; labels must be class indices below {MAX_CLASSES}"
+            ),
         ));
     }
-    let classes = (max_label as usize + 1).max(2);
+    if max_label < 1 {
+        return Err(DataError::file(
+            train_labels,
+            None,
+            "every label is 0: need at least 2 classes (labels are class indices 0, 1, …)",
+        ));
+    }
+    let classes = max_label as usize + 1;
     let to_ds =
         |x, y: Vec<i64>| Dataset::new(x, y.into_iter().map(|v| v as usize).collect(), dtr, classes);
     let train = take_random(to_ds(xtr, ytr), n_train, "n_train", rng)?;

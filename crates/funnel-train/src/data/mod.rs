@@ -423,8 +423,15 @@ impl DataSpec {
                 &mut rng,
             )?,
         };
-        if split.train.len() < split.train.num_classes.min(2) {
-            return Err(DataError::invalid("n_train", "the training set is empty"));
+        if split.train.len() < 2 || split.test.is_empty() {
+            return Err(DataError::invalid(
+                "n_train",
+                format!(
+                    "the split has {} training and {} test examples; funnel needs at least 2 and 1",
+                    split.train.len(),
+                    split.test.len()
+                ),
+            ));
         }
         if self.standardize() {
             standardize(&mut split);
@@ -432,6 +439,13 @@ impl DataSpec {
         Ok(split)
     }
 }
+
+/// Largest feature matrix funnel generates or loads (train + test elements): 2³⁰ f32 = 4 GiB.
+pub const MAX_ELEMENTS: usize = 1 << 30;
+/// Largest number of classes.
+pub const MAX_CLASSES: usize = 1 << 16;
+/// Largest |value| of a synthetic mean norm or noise level.
+const MAX_SCALE: f64 = 1e6;
 
 /// Range checks shared by the synthetic Gaussian kinds.
 fn validate_gaussian(
@@ -445,6 +459,21 @@ fn validate_gaussian(
     if dim == 0 {
         return Err(DataError::invalid("dim", "must be ≥ 1"));
     }
+    if classes > MAX_CLASSES {
+        return Err(DataError::invalid(
+            "classes",
+            format!("at most {MAX_CLASSES}, got {classes}"),
+        ));
+    }
+    let elements = n_train.checked_add(n_test).and_then(|n| n.checked_mul(dim));
+    if elements.is_none_or(|e| e > MAX_ELEMENTS) {
+        return Err(DataError::invalid(
+            "n_train",
+            format!(
+                "(n_train + n_test)·dim = ({n_train} + {n_test})·{dim} exceeds the limit of {MAX_ELEMENTS} values (4 GiB)"
+            ),
+        ));
+    }
     if n_train < classes {
         return Err(DataError::invalid(
             "n_train",
@@ -457,16 +486,16 @@ fn validate_gaussian(
             format!("must be ≥ 2, got {n_test}"),
         ));
     }
-    if !(mean_norm.is_finite() && mean_norm >= 0.0) {
+    if !(0.0..=MAX_SCALE).contains(&mean_norm) {
         return Err(DataError::invalid(
             "mean_norm",
-            format!("must be finite and ≥ 0, got {mean_norm}"),
+            format!("must be in [0, {MAX_SCALE:e}], got {mean_norm}"),
         ));
     }
-    if !(noise_std.is_finite() && noise_std > 0.0) {
+    if !(noise_std > 0.0 && noise_std <= MAX_SCALE) {
         return Err(DataError::invalid(
             "noise_std",
-            format!("must be finite and > 0, got {noise_std}"),
+            format!("must be in (0, {MAX_SCALE:e}], got {noise_std}"),
         ));
     }
     Ok(())
