@@ -11,9 +11,10 @@ use rand_distr::{Distribution, StandardNormal};
 pub const CE_LIPSCHITZ: f64 = std::f64::consts::SQRT_2;
 
 /// Largest singular value of `w` by power iteration on the backend (on WᵀW), run until the
-/// estimate changes by less than 1e-7 relative between checks, or `max_iter` iterations.
-/// Power iteration approaches σ_max from below; with the convergence check the shortfall is
-/// below ~1e-6 relative for the matrices funnel meets (tested against an SVD).
+/// estimate changes by less than 1e-7 relative over 10 iterations, or `max_iter` iterations.
+/// Power iteration approaches σ_max from below, so ρ_l can fall short of the true constant by
+/// the remaining error: within 1e-4 relative of an SVD in the tests, more when the two largest
+/// singular values nearly coincide (convergence then slows).
 pub fn spectral_norm(w: &Tensor<2>, max_iter: usize, seed: u64) -> f64 {
     // scale to max |w_ij| = 1 first, so WᵀW cannot overflow f32 for huge weights
     let scale = w.clone().abs().max().into_scalar::<f32>() as f64;

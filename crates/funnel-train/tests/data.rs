@@ -305,3 +305,73 @@ fn subsampling_asks_no_more_than_available() {
         e => panic!("{e}"),
     }
 }
+
+#[test]
+fn csv_header_must_be_unambiguous_and_the_test_file_must_match() {
+    // a first row mixing text and numbers is neither clearly data nor clearly a header
+    let e = load_err("1,NA,0\n3,4,1\n");
+    assert!(e.contains("bad.csv:1") && e.contains("data.header"), "{e}");
+    // the test file must have the training file's columns
+    let dir = tempfile::tempdir().unwrap();
+    let tr = write(dir.path(), "tr.csv", "label,a,b\n0,1,2\n1,3,4\n");
+    for (name, text) in [("te1.csv", "1,0,3\n"), ("te2.csv", "b,a,label\n1,2,0\n")] {
+        let te = write(dir.path(), name, text);
+        let spec = DataSpec::Csv {
+            path: tr.clone(),
+            test_path: Some(te),
+            label_column: None,
+            header: None,
+            n_train: None,
+            n_test: None,
+            test_fraction: None,
+            standardize: false,
+        };
+        let e = spec.load(0).unwrap_err().to_string();
+        assert!(e.contains(name) && e.contains("same columns"), "{e}");
+    }
+}
+
+#[test]
+fn csv_split_is_stratified_by_class() {
+    // 200 rows of class 0 and 8 of class 1: every seed keeps class 1 in both splits
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..208 {
+        text.push_str(&format!("{i},{}\n", usize::from(i >= 200)));
+    }
+    let p = write(dir.path(), "d.csv", &text);
+    for seed in 0..20 {
+        let split = csv_spec(p.clone()).load(seed).unwrap();
+        assert_eq!(split.test.len(), 52);
+        assert_eq!(split.test.class_counts(), vec![50, 2], "seed {seed}");
+        assert_eq!(split.train.class_counts(), vec![150, 6], "seed {seed}");
+    }
+}
+
+#[test]
+fn values_beyond_f32_are_rejected() {
+    let e = load_err("1,2,0\n3,1e39,1\n");
+    assert!(e.contains("bad.csv:2") && e.contains("32-bit"), "{e}");
+}
+
+#[test]
+fn idx_with_a_zero_inner_dimension_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("img"), idx_bytes(0x08, &[10, 0], &[])).unwrap();
+    std::fs::write(
+        dir.path().join("lab"),
+        idx_bytes(0x08, &[10], &[0, 1, 0, 1, 0, 1, 0, 1, 0, 1]),
+    )
+    .unwrap();
+    let spec = DataSpec::Idx {
+        train_images: dir.path().join("img"),
+        train_labels: dir.path().join("lab"),
+        test_images: dir.path().join("img"),
+        test_labels: dir.path().join("lab"),
+        n_train: None,
+        n_test: None,
+        standardize: false,
+    };
+    let e = spec.load(0).unwrap_err().to_string();
+    assert!(e.contains("img") && e.contains("is 0"), "{e}");
+}

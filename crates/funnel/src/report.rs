@@ -270,10 +270,10 @@ pub fn findings(summary: &Summary) -> Vec<String> {
     let kl_res = resolved(|r| &r.kl);
     let w1_res = resolved(|r| &r.w1);
     out.push(if kl_res.is_empty() {
-        "No layer's KL interval lies above its null baseline: the train/test difference is within the estimator's noise everywhere.".into()
+        "No layer's KL interval lies above both its null baseline and zero: the train/test difference is within the estimator's noise everywhere.".into()
     } else {
         format!(
-            "KL intervals lie above their null baseline at layer(s) {}; elsewhere the difference is within the estimator's noise.",
+            "KL intervals lie above their null baseline and zero at layer(s) {}; elsewhere the difference is within the estimator's noise.",
             kl_res.join(", ")
         )
     });
