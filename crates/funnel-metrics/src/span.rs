@@ -96,6 +96,11 @@ pub const RANK_TOLERANCE: f64 = 1e-9;
 impl Span {
     /// The span of the union of `parts`: its mean and every principal direction whose variance
     /// exceeds `RANK_TOLERANCE` × the largest.
+    ///
+    /// The eigenproblem is solved in the smaller of the two sizes: on the d×d covariance when
+    /// there are more points than dimensions, on the n×n Gram matrix of the centred points
+    /// otherwise (a wide layer seen through few points), whose eigenvectors u give the principal
+    /// directions Xᵀu/√λ.
     pub fn of(parts: &[&Coords]) -> Span {
         let d = parts[0].d;
         let n: usize = parts.iter().map(|p| p.n).sum();
@@ -105,20 +110,40 @@ impl Span {
         }
         let pooled = Coords::new(pooled, n, d);
         let mean = pooled.mean();
-        let cov = pooled.covariance();
-        let eig = SymmetricEigen::new(cov);
-        let mut order: Vec<usize> = (0..d).collect();
+        let centered = DMatrix::from_fn(n, d, |i, j| pooled.data[i * d + j] - mean[j]);
+        let div = (n.max(2) - 1) as f64;
+        let dual = n < d;
+        let gram = if dual {
+            &centered * centered.transpose() / div // n × n
+        } else {
+            centered.transpose() * &centered / div // d × d
+        };
+        let eig = SymmetricEigen::new(gram);
+        let size = eig.eigenvalues.len();
+        let mut order: Vec<usize> = (0..size).collect();
         order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
         let top = order.first().map_or(0.0, |&i| eig.eigenvalues[i]).max(0.0);
         let kept: Vec<usize> = order
             .into_iter()
             .filter(|&i| top > 0.0 && eig.eigenvalues[i] > RANK_TOLERANCE * top)
             .collect();
-        let basis = DMatrix::from_fn(d, kept.len(), |row, col| eig.eigenvectors[(row, kept[col])]);
+        let variances: Vec<f64> = kept.iter().map(|&i| eig.eigenvalues[i]).collect();
+        let basis = if dual {
+            // v = Xᵀu / ‖Xᵀu‖, and ‖Xᵀu‖² = λ·(n−1) for a unit eigenvector u of XXᵀ/(n−1)
+            let u = DMatrix::from_fn(n, kept.len(), |row, col| eig.eigenvectors[(row, kept[col])]);
+            let mut v = centered.transpose() * u;
+            for (col, lambda) in variances.iter().enumerate() {
+                let norm = (lambda * div).sqrt();
+                v.column_mut(col).unscale_mut(norm);
+            }
+            v
+        } else {
+            DMatrix::from_fn(d, kept.len(), |row, col| eig.eigenvectors[(row, kept[col])])
+        };
         Span {
             mean,
             basis,
-            variances: kept.iter().map(|&i| eig.eigenvalues[i]).collect(),
+            variances,
             ambient: d,
         }
     }
@@ -168,6 +193,32 @@ mod tests {
         }
         // centered
         assert!(p.mean().iter().all(|m| m.abs() < 1e-9));
+    }
+
+    #[test]
+    fn few_points_in_many_dimensions_use_the_gram_matrix_and_keep_distances() {
+        // 6 points in 40 dimensions: rank 5, through the n × n eigenproblem
+        let pts: Vec<f64> = (0..6 * 40)
+            .map(|i| ((i * 7919) % 101) as f64 / 17.0 - 3.0)
+            .collect();
+        let c = Coords::new(pts, 6, 40);
+        let span = Span::of(&[&c]);
+        assert_eq!(span.rank(), 5);
+        let p = span.project(&c);
+        for i in 0..6 {
+            for j in 0..6 {
+                let a = sq_dist(c.row(i), c.row(j));
+                let b = sq_dist(p.row(i), p.row(j));
+                assert!((a - b).abs() < 1e-9 * a.max(1.0), "{a} vs {b}");
+            }
+        }
+        // the same variances as the d × d route
+        let cov = c.covariance();
+        let mut ev: Vec<f64> = cov.symmetric_eigenvalues().iter().copied().collect();
+        ev.sort_by(|a, b| b.total_cmp(a));
+        for (a, b) in span.variances.iter().zip(&ev) {
+            assert!((a - b).abs() < 1e-9 * ev[0], "{a} vs {b}");
+        }
     }
 
     #[test]

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendName;
 
+/// Widest hidden layer funnel measures.
+pub const MAX_WIDTH: usize = 16_384;
+
 /// A whole run: data, model, training and measurement.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -233,10 +236,10 @@ impl Config {
                 "every width must be ≥ 1".into(),
             ));
         }
-        if let Some(i) = self.model.widths.iter().position(|&w| w > 1 << 16) {
+        if let Some(i) = self.model.widths.iter().position(|&w| w > MAX_WIDTH) {
             return Err((
                 format!("model.widths[{i}]"),
-                "widths above 65536 are not supported".into(),
+                format!("at most {MAX_WIDTH} (every layer is measured, which costs min(points, width)³)"),
             ));
         }
         self.model

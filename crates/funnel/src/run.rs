@@ -43,6 +43,8 @@ pub struct RunArgs {
 
 /// Largest network funnel trains: 2²⁸ parameters (1 GiB of f32 weights, ~4 GiB with Adam).
 const MAX_PARAMETERS: usize = 1 << 28;
+/// Most values the probe may hold (captured points × total width of all layers): 2³⁰ f32.
+const MAX_CAPTURED: usize = 1 << 30;
 /// Largest per-batch DropConnect mask (kept for the backward pass): 2²⁸ values.
 const MAX_DROPCONNECT: usize = 1 << 28;
 
@@ -152,6 +154,18 @@ fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
     let max = config.metrics.max_points;
     let capture_train = stratified_subsample(&split.train.y, classes, max, &mut rng);
     let capture_test = stratified_subsample(&split.test.y, classes, max, &mut rng);
+    let captured = (capture_train.len() + capture_test.len()).saturating_mul(dims.iter().sum());
+    if captured > MAX_CAPTURED {
+        return Err(bad(
+            "metrics.max_points",
+            format!(
+                "capturing {} + {} points through layers of total width {} holds {captured} values; at most {MAX_CAPTURED} (4 GiB): lower metrics.max_points",
+                capture_train.len(),
+                capture_test.len(),
+                dims.iter().sum::<usize>()
+            ),
+        ));
+    }
     let metrics = &config.metrics;
     let need = match metrics.kl {
         KlEstimator::Knn => 2 * (metrics.k + 1),
