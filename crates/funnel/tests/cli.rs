@@ -290,6 +290,12 @@ fn absurd_sizes_are_rejected_before_anything_is_allocated() {
         &["--set", "model.widths=[60000,60000]"],
         "model.widths",
     );
+    // within the width cap, but 16000·16000·2 parameters exceed the model-size limit
+    assert_rejected(
+        TINY,
+        &["--set", "model.widths=[16000,16000,16000]"],
+        "model.widths",
+    );
     assert_rejected(
         TINY,
         &[
