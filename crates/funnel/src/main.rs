@@ -6,6 +6,7 @@
 
 mod backend;
 mod config;
+mod prepare;
 mod report;
 mod results;
 mod run;

@@ -3,17 +3,18 @@
 
 mod csv_file;
 mod idx;
+mod spec;
 mod synthetic;
 
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use csv_file::LabelColumn;
+pub use spec::DataSpec;
 
 /// An in-memory labelled data set: `n` rows of `dim` features, labels in `0..num_classes`.
 #[derive(Clone, Debug, PartialEq)]
@@ -123,80 +124,6 @@ pub struct DataInfo {
     pub standardized: bool,
 }
 
-/// Which data set to use. The `kind` key selects the variant.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum DataSpec {
-    /// Binary Gaussian mixture of the paper: Y uniform on {−1,+1} (classes 0, 1),
-    /// X | Y ~ N(Y·μ, s²·I) with μ = ‖μ‖/√d·(1, …, 1).
-    Gaussian {
-        dim: usize,
-        n_train: usize,
-        n_test: usize,
-        /// ‖μ‖
-        mean_norm: f64,
-        /// s
-        #[serde(default = "one")]
-        noise_std: f64,
-        #[serde(default)]
-        standardize: bool,
-    },
-    /// K Gaussian classes with uniform priors, X | Y=k ~ N(μ_k, s²·I), μ_k drawn uniformly on
-    /// the sphere of radius `mean_norm` (seeded).
-    GaussianMulticlass {
-        classes: usize,
-        dim: usize,
-        n_train: usize,
-        n_test: usize,
-        mean_norm: f64,
-        #[serde(default = "one")]
-        noise_std: f64,
-        #[serde(default)]
-        standardize: bool,
-    },
-    /// A CSV file: one example per row, numeric features, an integer label column.
-    Csv {
-        path: PathBuf,
-        /// A separate test file; without it the rows of `path` are split (seeded).
-        #[serde(default)]
-        test_path: Option<PathBuf>,
-        /// Column name (needs a header) or 0-based index; default: a column named `label`,
-        /// else the last column.
-        #[serde(default)]
-        label_column: Option<LabelColumn>,
-        /// Whether the first row is a header; default: detected (a non-numeric cell).
-        #[serde(default)]
-        header: Option<bool>,
-        #[serde(default)]
-        n_train: Option<usize>,
-        #[serde(default)]
-        n_test: Option<usize>,
-        /// Fraction of rows held out when there is no `test_path` and no `n_test` (default 0.25).
-        #[serde(default)]
-        test_fraction: Option<f64>,
-        #[serde(default)]
-        standardize: bool,
-    },
-    /// IDX files (the MNIST format, optionally gzipped). Unsigned-byte images are scaled to
-    /// [0, 1]; images are flattened.
-    Idx {
-        train_images: PathBuf,
-        train_labels: PathBuf,
-        test_images: PathBuf,
-        test_labels: PathBuf,
-        #[serde(default)]
-        n_train: Option<usize>,
-        #[serde(default)]
-        n_test: Option<usize>,
-        #[serde(default)]
-        standardize: bool,
-    },
-}
-
-fn one() -> f64 {
-    1.0
-}
-
 /// A problem with the data: a bad setting (naming the key) or a bad file (naming the file and,
 /// where there is one, the line).
 #[derive(Debug, thiserror::Error)]
@@ -228,278 +155,10 @@ impl DataError {
     }
 }
 
-impl DataSpec {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DataSpec::Gaussian { .. } => "gaussian",
-            DataSpec::GaussianMulticlass { .. } => "gaussian_multiclass",
-            DataSpec::Csv { .. } => "csv",
-            DataSpec::Idx { .. } => "idx",
-        }
-    }
-
-    fn standardize(&self) -> bool {
-        match *self {
-            DataSpec::Gaussian { standardize, .. }
-            | DataSpec::GaussianMulticlass { standardize, .. }
-            | DataSpec::Csv { standardize, .. }
-            | DataSpec::Idx { standardize, .. } => standardize,
-        }
-    }
-
-    /// Range checks that need no file access; errors name the key.
-    pub fn validate(&self) -> Result<(), DataError> {
-        let positive = |key: &'static str, v: usize| {
-            if v == 0 {
-                Err(DataError::invalid(key, "must be ≥ 1"))
-            } else {
-                Ok(())
-            }
-        };
-        match *self {
-            DataSpec::Gaussian {
-                dim,
-                n_train,
-                n_test,
-                mean_norm,
-                noise_std,
-                ..
-            } => validate_gaussian(2, dim, n_train, n_test, mean_norm, noise_std)?,
-            DataSpec::GaussianMulticlass {
-                classes,
-                dim,
-                n_train,
-                n_test,
-                mean_norm,
-                noise_std,
-                ..
-            } => {
-                if classes < 2 {
-                    return Err(DataError::invalid(
-                        "classes",
-                        format!("must be ≥ 2, got {classes}"),
-                    ));
-                }
-                validate_gaussian(classes, dim, n_train, n_test, mean_norm, noise_std)?
-            }
-            DataSpec::Csv {
-                n_train,
-                n_test,
-                test_fraction,
-                ref test_path,
-                ..
-            } => {
-                if let Some(n) = n_train {
-                    positive("n_train", n)?;
-                }
-                if let Some(n) = n_test {
-                    positive("n_test", n)?;
-                }
-                if let Some(f) = test_fraction {
-                    if test_path.is_some() {
-                        return Err(DataError::invalid(
-                            "test_fraction",
-                            "cannot be combined with test_path (the test file is the test set)",
-                        ));
-                    }
-                    if !(f.is_finite() && f > 0.0 && f < 1.0) {
-                        return Err(DataError::invalid(
-                            "test_fraction",
-                            format!("must be in (0, 1), got {f}"),
-                        ));
-                    }
-                    if n_test.is_some() {
-                        return Err(DataError::invalid(
-                            "test_fraction",
-                            "give either n_test or test_fraction, not both",
-                        ));
-                    }
-                }
-            }
-            DataSpec::Idx {
-                n_train, n_test, ..
-            } => {
-                if let Some(n) = n_train {
-                    positive("n_train", n)?;
-                }
-                if let Some(n) = n_test {
-                    positive("n_test", n)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Makes relative file paths relative to `base` (the config file's folder).
-    pub fn resolve_paths(&mut self, base: &Path) {
-        let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
-        match self {
-            DataSpec::Csv {
-                path, test_path, ..
-            } => {
-                fix(path);
-                if let Some(t) = test_path {
-                    fix(t);
-                }
-            }
-            DataSpec::Idx {
-                train_images,
-                train_labels,
-                test_images,
-                test_labels,
-                ..
-            } => {
-                for p in [train_images, train_labels, test_images, test_labels] {
-                    fix(p);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Generates or loads the data. `seed` drives generation, subsampling and splitting.
-    pub fn load(&self, seed: u64) -> Result<Split, DataError> {
-        self.validate()?;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut split = match self {
-            DataSpec::Gaussian {
-                dim,
-                n_train,
-                n_test,
-                mean_norm,
-                noise_std,
-                ..
-            } => synthetic::binary_gaussian(
-                *dim, *n_train, *n_test, *mean_norm, *noise_std, &mut rng,
-            ),
-            DataSpec::GaussianMulticlass {
-                classes,
-                dim,
-                n_train,
-                n_test,
-                mean_norm,
-                noise_std,
-                ..
-            } => synthetic::multiclass_gaussian(
-                *classes, *dim, *n_train, *n_test, *mean_norm, *noise_std, &mut rng,
-            ),
-            DataSpec::Csv {
-                path,
-                test_path,
-                label_column,
-                header,
-                n_train,
-                n_test,
-                test_fraction,
-                ..
-            } => csv_file::load(
-                &csv_file::CsvOptions {
-                    path,
-                    test_path: test_path.as_deref(),
-                    label_column: label_column.as_ref(),
-                    header: *header,
-                    n_train: *n_train,
-                    n_test: *n_test,
-                    test_fraction: *test_fraction,
-                },
-                &mut rng,
-            )?,
-            DataSpec::Idx {
-                train_images,
-                train_labels,
-                test_images,
-                test_labels,
-                n_train,
-                n_test,
-                ..
-            } => idx::load(
-                [train_images, train_labels, test_images, test_labels],
-                *n_train,
-                *n_test,
-                &mut rng,
-            )?,
-        };
-        if split.train.len() < 2 || split.test.is_empty() {
-            return Err(DataError::invalid(
-                "n_train",
-                format!(
-                    "the split has {} training and {} test examples; funnel needs at least 2 and 1",
-                    split.train.len(),
-                    split.test.len()
-                ),
-            ));
-        }
-        if self.standardize() {
-            standardize(&mut split);
-        }
-        Ok(split)
-    }
-}
-
 /// Largest feature matrix funnel generates or loads (train + test elements): 2³⁰ f32 = 4 GiB.
 pub const MAX_ELEMENTS: usize = 1 << 30;
 /// Largest number of classes.
 pub const MAX_CLASSES: usize = 1 << 16;
-/// Largest |value| of a synthetic mean norm or noise level.
-const MAX_SCALE: f64 = 1e6;
-
-/// Range checks shared by the synthetic Gaussian kinds.
-fn validate_gaussian(
-    classes: usize,
-    dim: usize,
-    n_train: usize,
-    n_test: usize,
-    mean_norm: f64,
-    noise_std: f64,
-) -> Result<(), DataError> {
-    if dim == 0 {
-        return Err(DataError::invalid("dim", "must be ≥ 1"));
-    }
-    if classes > MAX_CLASSES {
-        return Err(DataError::invalid(
-            "classes",
-            format!("at most {MAX_CLASSES}, got {classes}"),
-        ));
-    }
-    let elements = n_train.checked_add(n_test).and_then(|n| n.checked_mul(dim));
-    if elements.is_none_or(|e| e > MAX_ELEMENTS) {
-        return Err(DataError::invalid(
-            "n_train",
-            format!(
-                "(n_train + n_test)·dim = ({n_train} + {n_test})·{dim} exceeds the limit of {MAX_ELEMENTS} values (4 GiB)"
-            ),
-        ));
-    }
-    if n_train < classes {
-        return Err(DataError::invalid(
-            "n_train",
-            format!("must be ≥ the number of classes ({classes}), got {n_train}"),
-        ));
-    }
-    if n_test < 2 {
-        return Err(DataError::invalid(
-            "n_test",
-            format!("must be ≥ 2, got {n_test}"),
-        ));
-    }
-    if !(0.0..=MAX_SCALE).contains(&mean_norm) {
-        return Err(DataError::invalid(
-            "mean_norm",
-            format!("must be in [0, {MAX_SCALE:e}], got {mean_norm}"),
-        ));
-    }
-    if !(noise_std > 0.0 && noise_std <= MAX_SCALE) {
-        return Err(DataError::invalid(
-            "noise_std",
-            format!("must be in (0, {MAX_SCALE:e}], got {noise_std}"),
-        ));
-    }
-    Ok(())
-}
 
 /// Keeps `n` rows chosen at random (without replacement), or all of them when `n` is `None`.
 pub(crate) fn take_random(
@@ -529,7 +188,7 @@ pub(crate) fn take_random(
 
 /// Centers and scales every feature with the training split's mean and standard deviation
 /// (constant features are only centered).
-fn standardize(split: &mut Split) {
+pub(crate) fn standardize(split: &mut Split) {
     let d = split.train.dim;
     let n = split.train.len() as f64;
     let mut mean = vec![0.0f64; d];

@@ -1,0 +1,171 @@
+//! Every input of a run checked before the first byte is written: config, backend, data,
+//! model size, and enough captured points per class for the estimators. Errors here are bad
+//! input (exit 2).
+
+use std::time::Instant;
+
+use burn::prelude::Device;
+use funnel_metrics::cloud::{class_indices, stratified_subsample};
+use funnel_metrics::kl::gaussian_min_points;
+use funnel_metrics::KlEstimator;
+use funnel_model::{derive_seed, MlpConfig, Regularizer};
+use funnel_train::{DataError, Split};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::Config;
+use crate::run::RunArgs;
+use crate::CliError;
+
+/// Largest network funnel trains: 2²⁸ parameters (1 GiB of f32 weights, ~4 GiB with Adam).
+const MAX_PARAMETERS: usize = 1 << 28;
+/// Most values the probe may hold (captured points × total width of all layers): 2³⁰ f32.
+const MAX_CAPTURED: usize = 1 << 30;
+/// Largest per-batch DropConnect mask (kept for the backward pass): 2²⁸ values.
+const MAX_DROPCONNECT: usize = 1 << 28;
+
+/// Everything known to be good before the first byte is written.
+pub struct Prepared {
+    pub config: Config,
+    pub config_toml: String,
+    pub device: Device,
+    pub split: Split,
+    pub mlp: MlpConfig,
+    /// The examples whose layers are captured (class-stratified subsamples of each split).
+    pub capture_train: Vec<usize>,
+    pub capture_test: Vec<usize>,
+    pub data_s: f64,
+}
+
+/// Loads and checks every input: config, backend, data, model size, and whether each class
+/// has enough captured points for the estimators. Errors are bad input (exit 2).
+pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
+    let file = args.config.display();
+    let bad = |key: &str, msg: String| CliError::Input(format!("{file}: `{key}`: {msg}"));
+    let mut config =
+        Config::load(&args.config, &args.set).map_err(|e| CliError::Input(e.to_string()))?;
+    if let Some(b) = args.backend {
+        config.backend = b;
+    }
+    let device = config.backend.device().map_err(CliError::Input)?;
+    let seed = config.seed;
+    let t = Instant::now();
+    let split = config
+        .data
+        .load(derive_seed(seed, "data"))
+        .map_err(|e| match e {
+            DataError::Invalid { key, message } => bad(&format!("data.{key}"), message),
+            file_error => CliError::Input(file_error.to_string()),
+        })?;
+    let data_s = t.elapsed().as_secs_f64();
+    let classes = split.train.num_classes;
+    let mlp = config.model.mlp(split.train.dim, classes);
+    mlp.validate()
+        .map_err(|e| bad(&format!("model.{}", e.field), e.message))?;
+
+    // model size
+    let dims = mlp.dims();
+    let parameters = dims.windows(2).try_fold(0usize, |acc, w| {
+        w[0].checked_mul(w[1])?.checked_add(w[1])?.checked_add(acc)
+    });
+    if parameters.is_none_or(|p| p > MAX_PARAMETERS) {
+        return Err(bad(
+            "model.widths",
+            format!(
+                "the network {} has more than {MAX_PARAMETERS} parameters (1 GiB of weights); use smaller widths",
+                dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" → ")
+            ),
+        ));
+    }
+    if let Regularizer::DropConnect { .. } = config.model.regularizer {
+        for (l, w) in dims
+            .windows(2)
+            .enumerate()
+            .take(dims.len().saturating_sub(2))
+        {
+            let values = w[0]
+                .saturating_mul(w[1])
+                .saturating_mul(config.train.batch_size);
+            if values > MAX_DROPCONNECT {
+                return Err(bad(
+                    "train.batch_size",
+                    format!(
+                        "DropConnect keeps one weight mask per example for the backward pass: batch_size·d_in·d_out = {}·{}·{} values at layer {} exceed {MAX_DROPCONNECT}; lower train.batch_size or the widths",
+                        config.train.batch_size,
+                        w[0],
+                        w[1],
+                        l + 1
+                    ),
+                ));
+            }
+        }
+    }
+
+    // the captured points, and enough of them per class for value, null and half-samples
+    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "subsample"));
+    let max = config.metrics.max_points;
+    let capture_train = stratified_subsample(&split.train.y, classes, max, &mut rng);
+    let capture_test = stratified_subsample(&split.test.y, classes, max, &mut rng);
+    let captured = (capture_train.len() + capture_test.len()).saturating_mul(dims.iter().sum());
+    if captured > MAX_CAPTURED {
+        return Err(bad(
+            "metrics.max_points",
+            format!(
+                "capturing {} + {} points through layers of total width {} holds {captured} values; at most {MAX_CAPTURED} (4 GiB): lower metrics.max_points",
+                capture_train.len(),
+                capture_test.len(),
+                dims.iter().sum::<usize>()
+            ),
+        ));
+    }
+    let metrics = &config.metrics;
+    let need = match metrics.kl {
+        KlEstimator::Knn => 2 * (metrics.k + 1),
+        KlEstimator::Gaussian => 2 * gaussian_min_points(1),
+    };
+    let count = |idx: &[usize], y: &[usize]| {
+        let labels: Vec<usize> = idx.iter().map(|&i| y[i]).collect();
+        class_indices(&labels, classes)
+            .iter()
+            .map(Vec::len)
+            .collect::<Vec<_>>()
+    };
+    let (ntr, nte) = (
+        count(&capture_train, &split.train.y),
+        count(&capture_test, &split.test.y),
+    );
+    for c in 0..classes {
+        if ntr[c] == 0 {
+            continue; // absent from training: weight 0 in every divergence
+        }
+        if nte[c] == 0 {
+            return Err(CliError::Input(format!(
+                "{file}: class {c} has {} training examples but none in the test set: every train/test divergence is infinite",
+                ntr[c]
+            )));
+        }
+        if ntr[c].min(nte[c]) < need {
+            return Err(bad(
+                "metrics.max_points",
+                format!(
+                    "class {c} has {} training and {} test points among those captured; the {} estimator needs at least {need} per class and side (for its null baseline and interval): raise metrics.max_points{}",
+                    ntr[c],
+                    nte[c],
+                    metrics.kl_name(),
+                    if metrics.kl == KlEstimator::Knn { " or lower metrics.k" } else { "" }
+                ),
+            ));
+        }
+    }
+    let config_toml = config.to_toml().map_err(CliError::Input)?;
+    Ok(Prepared {
+        config,
+        config_toml,
+        device,
+        split,
+        mlp,
+        capture_train,
+        capture_test,
+        data_s,
+    })
+}
