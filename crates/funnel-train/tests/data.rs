@@ -230,6 +230,18 @@ fn csv_label_column_problems_name_the_key() {
     }
 }
 
+fn idx_spec(dir: &Path, [a, b, c, d]: [&str; 4]) -> DataSpec {
+    DataSpec::Idx {
+        train_images: dir.join(a),
+        train_labels: dir.join(b),
+        test_images: dir.join(c),
+        test_labels: dir.join(d),
+        n_train: None,
+        n_test: None,
+        standardize: false,
+    }
+}
+
 fn idx_bytes(type_code: u8, dims: &[u32], body: &[u8]) -> Vec<u8> {
     let mut v = vec![0, 0, type_code, dims.len() as u8];
     for d in dims {
@@ -266,15 +278,7 @@ fn idx_files_plain_and_gzipped() {
         gz(idx_bytes(0x08, &[1], &[1])),
     )
     .unwrap();
-    let spec = DataSpec::Idx {
-        train_images: dir.path().join("tr-img"),
-        train_labels: dir.path().join("tr-lab"),
-        test_images: dir.path().join("te-img.gz"),
-        test_labels: dir.path().join("te-lab.gz"),
-        n_train: None,
-        n_test: None,
-        standardize: false,
-    };
+    let spec = idx_spec(dir.path(), ["tr-img", "tr-lab", "te-img.gz", "te-lab.gz"]);
     let split = spec.load(0).unwrap();
     assert_eq!(split.train.dim, 4);
     assert_eq!(split.train.num_classes, 3);
@@ -363,15 +367,7 @@ fn idx_with_a_zero_inner_dimension_is_an_error() {
         idx_bytes(0x08, &[10], &[0, 1, 0, 1, 0, 1, 0, 1, 0, 1]),
     )
     .unwrap();
-    let spec = DataSpec::Idx {
-        train_images: dir.path().join("img"),
-        train_labels: dir.path().join("lab"),
-        test_images: dir.path().join("img"),
-        test_labels: dir.path().join("lab"),
-        n_train: None,
-        n_test: None,
-        standardize: false,
-    };
+    let spec = idx_spec(dir.path(), ["img", "lab", "img", "lab"]);
     let e = spec.load(0).unwrap_err().to_string();
     assert!(e.contains("img") && e.contains("is 0"), "{e}");
 }
