@@ -284,7 +284,7 @@ fn calibrate(
 }
 
 /// Estimates KL and W1 between the train and test clouds of one layer, class-conditionally,
-/// each with its null baseline and bootstrap interval. `seed` makes every random choice
+/// each with its null baseline and half-sampling interval. `seed` makes every random choice
 /// reproducible. Never panics on degenerate clouds: failures come back as estimates with an
 /// `error`.
 pub fn layer_divergence(
