@@ -18,16 +18,6 @@ impl Points {
         Self { data, n, d }
     }
 
-    /// Builds from f64 rows (used by tests and closed-form panels).
-    pub fn from_rows(rows: &[Vec<f64>]) -> Self {
-        let d = rows.first().map_or(0, Vec::len);
-        let data = rows
-            .iter()
-            .flat_map(|r| r.iter().map(|v| *v as f32))
-            .collect();
-        Self::new(data, rows.len(), d)
-    }
-
     pub fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.d..(i + 1) * self.d]
     }

@@ -86,7 +86,6 @@ pub struct Span {
     basis: DMatrix<f64>,
     /// Variances along the kept directions, decreasing.
     pub variances: Vec<f64>,
-    pub ambient: usize,
 }
 
 /// Directions with variance below this fraction of the largest are numerical noise (f32
@@ -144,7 +143,6 @@ impl Span {
             mean,
             basis,
             variances,
-            ambient: d,
         }
     }
 

@@ -18,7 +18,7 @@ pub use layered::{LayerInfo, LayerRole, LayeredModel};
 pub use mlp::{force_init, Mlp, MlpConfig};
 pub use regularizer::{Regularizer, Stochastic};
 
-use burn::tensor::{Int, Tensor};
+use burn::tensor::Tensor;
 
 /// An invalid model description; `field` names the offending configuration field.
 #[derive(Debug, thiserror::Error)]
@@ -44,12 +44,6 @@ impl ModelError {
 pub fn to_f32_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.try_into_vec_as::<f32>()
         .expect("backend failed to read a float tensor back to the host")
-}
-
-/// Reads an integer tensor back to the host as `i64`.
-pub fn to_i64_vec<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
-    t.try_into_vec_as::<i64>()
-        .expect("backend failed to read an integer tensor back to the host")
 }
 
 /// Derives an independent, reproducible seed for one random stream (data, init, shuffling,
