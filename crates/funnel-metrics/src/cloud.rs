@@ -1,5 +1,6 @@
 //! Point clouds: the representation of one layer on one split, with labels.
 
+use funnel_model::apportion;
 use rand::seq::SliceRandom;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -111,26 +112,8 @@ pub fn stratified_subsample(
         return (0..n).collect();
     }
     let classes = class_indices(labels, num_classes);
-    // largest-remainder apportionment of `max` over the classes
-    let quotas: Vec<f64> = classes
-        .iter()
-        .map(|c| c.len() as f64 * max as f64 / n as f64)
-        .collect();
-    let mut take: Vec<usize> = quotas.iter().map(|q| q.floor() as usize).collect();
-    let mut order: Vec<usize> = (0..num_classes).collect();
-    order.sort_by(|&a, &b| {
-        (quotas[b] - quotas[b].floor()).total_cmp(&(quotas[a] - quotas[a].floor()))
-    });
-    let mut left = max - take.iter().sum::<usize>();
-    for &c in order.iter().cycle().take(num_classes * 2) {
-        if left == 0 {
-            break;
-        }
-        if take[c] < classes[c].len() {
-            take[c] += 1;
-            left -= 1;
-        }
-    }
+    let sizes: Vec<usize> = classes.iter().map(Vec::len).collect();
+    let take = apportion(&sizes, max);
     let mut out = Vec::with_capacity(max);
     for (c, idx) in classes.into_iter().enumerate() {
         let mut idx = idx;

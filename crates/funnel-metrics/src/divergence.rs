@@ -296,10 +296,7 @@ pub fn layer_divergence(
 ) -> LayerDivergence {
     let kl_name = spec.kl_name();
     let w1_name = spec.w1_name();
-    let w1_bias = match spec.w1 {
-        W1Estimator::Exact => Bias::Exact,
-        W1Estimator::Sliced => Bias::LowerBound,
-    };
+    let w1_bias = spec.w1_bias();
     let fail = |msg: String| LayerDivergence {
         kl: Estimate::failed(kl_name.clone(), Bias::Estimate, msg.clone()),
         w1: Estimate::failed(w1_name.clone(), w1_bias, msg),

@@ -1,6 +1,8 @@
 //! Settings of the measurement: which estimators, how many points, how much calibration.
 
 use funnel_model::Stochastic;
+
+use crate::divergence::Bias;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +130,14 @@ impl MetricsSpec {
         match self.kl {
             KlEstimator::Knn => format!("knn(k={})", self.k),
             KlEstimator::Gaussian => "gaussian".into(),
+        }
+    }
+
+    /// What the chosen W1 estimator's number is.
+    pub fn w1_bias(&self) -> Bias {
+        match self.w1 {
+            W1Estimator::Exact => Bias::Exact,
+            W1Estimator::Sliced => Bias::LowerBound,
         }
     }
 

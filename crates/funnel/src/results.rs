@@ -140,7 +140,7 @@ struct LayerCsv<'a> {
     w1_null: f64,
     w1_label_tv: f64,
     w1_estimator: &'a str,
-    w1_bias: &'a str,
+    w1_bias: funnel_metrics::Bias,
     w1_points_train: usize,
     w1_points_test: usize,
     w1_resamples: usize,
@@ -149,14 +149,6 @@ struct LayerCsv<'a> {
     w1_bound: f64,
     kl_rise: bool,
     notes: String,
-}
-
-fn bias_name(b: funnel_metrics::Bias) -> &'static str {
-    match b {
-        funnel_metrics::Bias::Estimate => "estimate",
-        funnel_metrics::Bias::Exact => "exact",
-        funnel_metrics::Bias::LowerBound => "lower_bound",
-    }
 }
 
 /// Every note and error of a row, `kl:`/`w1:`-prefixed, joined by `; `.
@@ -200,7 +192,7 @@ pub fn layers_csv(rows: &[LayerRow]) -> Vec<u8> {
             w1_null: r.w1.null,
             w1_label_tv: r.w1.label_term,
             w1_estimator: &r.w1.estimator,
-            w1_bias: bias_name(r.w1.bias),
+            w1_bias: r.w1.bias,
             w1_points_train: r.w1.points_train,
             w1_points_test: r.w1.points_test,
             w1_resamples: r.w1.resamples,

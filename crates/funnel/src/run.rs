@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use burn::module::Module;
 use funnel_metrics::lipschitz::lipschitz_constants;
 use funnel_metrics::probe::capture;
-use funnel_metrics::{assemble, layer_divergence, Bias, LayerRow, W1Estimator};
+use funnel_metrics::{assemble, layer_divergence, LayerRow};
 use funnel_model::{derive_seed, LayeredModel, Stochastic};
 use funnel_train::{evaluate, train, EpochRecord, EvalSettings, Gap, TrainError};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -353,10 +353,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         points_test: te_idx.len(),
         kl_estimator: config.metrics.kl_name(),
         w1_estimator: config.metrics.w1_name(),
-        w1_bias: match config.metrics.w1 {
-            W1Estimator::Exact => Bias::Exact,
-            W1Estimator::Sliced => Bias::LowerBound,
-        },
+        w1_bias: config.metrics.w1_bias(),
         bootstrap: config.metrics.bootstrap,
         confidence: config.metrics.confidence,
         ce_clip: clip,

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use funnel_model::apportion;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -246,26 +247,8 @@ fn stratified_split(
     for (i, &y) in labels.iter().enumerate() {
         by_class[y].push(i);
     }
-    let n = labels.len() as f64;
-    let quotas: Vec<f64> = by_class
-        .iter()
-        .map(|c| c.len() as f64 * n_test as f64 / n)
-        .collect();
-    let mut take: Vec<usize> = quotas.iter().map(|q| q.floor() as usize).collect();
-    let mut order: Vec<usize> = (0..classes).collect();
-    order.sort_by(|&a, &b| {
-        (quotas[b] - quotas[b].floor()).total_cmp(&(quotas[a] - quotas[a].floor()))
-    });
-    let mut left = n_test.saturating_sub(take.iter().sum());
-    for &c in order.iter().cycle().take(2 * classes) {
-        if left == 0 {
-            break;
-        }
-        if take[c] < by_class[c].len() {
-            take[c] += 1;
-            left -= 1;
-        }
-    }
+    let sizes: Vec<usize> = by_class.iter().map(Vec::len).collect();
+    let take = apportion(&sizes, n_test);
     let (mut test, mut rest) = (Vec::with_capacity(n_test), Vec::new());
     for (c, mut idx) in by_class.into_iter().enumerate() {
         idx.shuffle(rng);

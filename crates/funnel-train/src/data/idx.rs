@@ -102,33 +102,23 @@ fn parse(path: &Path, pixels: bool) -> Result<IdxArray, DataError> {
             "the file is longer than its header's dimensions {dims:?} declare"
         )));
     }
-    let values: Vec<f64> = match magic[2] {
-        0x08 => body.iter().map(|&b| b as f64).collect(),
-        0x09 => body.iter().map(|&b| b as i8 as f64).collect(),
-        0x0B => body
-            .chunks_exact(2)
-            .map(|c| i16::from_be_bytes([c[0], c[1]]) as f64)
-            .collect(),
-        0x0C => body
-            .chunks_exact(4)
-            .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64)
-            .collect(),
-        0x0D => body
-            .chunks_exact(4)
-            .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64)
-            .collect(),
-        _ => body
-            .chunks_exact(8)
-            .map(|c| f64::from_be_bytes(c.try_into().expect("8 bytes")))
-            .collect(),
+    // decode element by element straight to f32: no f64 copy of a file that may hold 2³⁰ values
+    let decode: fn(&[u8]) -> f64 = match magic[2] {
+        0x08 => |c| c[0] as f64,
+        0x09 => |c| c[0] as i8 as f64,
+        0x0B => |c| i16::from_be_bytes([c[0], c[1]]) as f64,
+        0x0C => |c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64,
+        0x0D => |c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64,
+        _ => |c| f64::from_be_bytes(c.try_into().expect("8 bytes")),
     };
     let scale = if pixels && unsigned_byte {
         1.0 / 255.0
     } else {
         1.0
     };
-    let mut out = Vec::with_capacity(values.len());
-    for (i, v) in values.iter().enumerate() {
+    let mut out = Vec::with_capacity(count);
+    for (i, chunk) in body.chunks_exact(size).enumerate() {
+        let v = decode(chunk);
         let f = (v * scale) as f32;
         if !f.is_finite() {
             return Err(bad(format!(
