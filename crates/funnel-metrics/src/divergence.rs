@@ -37,7 +37,7 @@ use serde::Serialize;
 use crate::cloud::{stratified_halves, Cloud};
 use crate::kl::{self, categorical};
 use crate::span::{Coords, Span};
-use crate::spec::{KlEstimator, MetricsSpec, W1Estimator};
+use crate::spec::{KlEstimator, MetricsSpec, W1Estimator, AUTO_KNN_MAX_RANK};
 use crate::w1;
 use crate::EstimateError;
 
@@ -51,6 +51,8 @@ pub enum Bias {
     Exact,
     /// Never above the empirical quantity (sliced W1).
     LowerBound,
+    /// Never below the empirical quantity (the primal cost of a feasible Sinkhorn plan).
+    UpperBound,
 }
 
 /// One calibrated divergence of one layer.
@@ -283,6 +285,27 @@ fn calibrate(
     }
 }
 
+/// A layer that adds Gaussian noise N(0, β²I) after its activation: its clouds *before* the
+/// noise (upstream noise included), which the `smoothed` KL and the mixture entropies smooth
+/// analytically instead of sampling.
+#[derive(Clone, Copy, Debug)]
+pub struct NoisyLayer<'a> {
+    pub beta: f64,
+    pub train_pre: &'a Cloud,
+    pub test_pre: &'a Cloud,
+}
+
+/// The KL estimator `spec.kl` stands for on a layer of span rank `rank`; `noisy` says whether
+/// the layer has Gaussian noise of its own (`auto` then smooths).
+pub fn resolve_kl(spec: &MetricsSpec, rank: usize, noisy: bool) -> KlEstimator {
+    match spec.kl {
+        KlEstimator::Auto if noisy => KlEstimator::Smoothed,
+        KlEstimator::Auto if rank <= AUTO_KNN_MAX_RANK => KlEstimator::Knn,
+        KlEstimator::Auto => KlEstimator::Gaussian,
+        other => other,
+    }
+}
+
 /// Estimates KL and W1 between the train and test clouds of one layer, class-conditionally,
 /// each with its null baseline and half-sampling interval. `seed` makes every random choice
 /// reproducible. Never panics on degenerate clouds: failures come back as estimates with an
@@ -291,17 +314,18 @@ pub fn layer_divergence(
     train: &Cloud,
     test: &Cloud,
     spec: &MetricsSpec,
+    noise: Option<NoisyLayer<'_>>,
     device: &Device,
     seed: u64,
 ) -> LayerDivergence {
-    let kl_name = spec.kl_name();
     let w1_name = spec.w1_name();
     let w1_bias = spec.w1_bias();
     let fail = |msg: String| LayerDivergence {
-        kl: Estimate::failed(kl_name.clone(), Bias::Estimate, msg.clone()),
+        kl: Estimate::failed(spec.kl_name(), Bias::Estimate, msg.clone()),
         w1: Estimate::failed(w1_name.clone(), w1_bias, msg),
         rank: 0,
     };
+    let _ = noise;
     if train.dim() != test.dim() || train.num_classes != test.num_classes {
         return fail("train and test clouds have different shapes".into());
     }
@@ -373,6 +397,12 @@ pub fn layer_divergence(
     let null_label_kl = categorical(&pa, &pb).unwrap_or(f64::INFINITY);
 
     let k = spec.k;
+    let kl_kind = resolve_kl(spec, rank, noise.is_some());
+    let kl_name = MetricsSpec {
+        kl: kl_kind,
+        ..spec.clone()
+    }
+    .kl_name();
     // Gaussian KL: one dimension per class for the value, the null and every half-sample, well
     // below the smallest sample any of them sees (half of a side), so the inverse covariance
     // stays well conditioned
@@ -391,9 +421,12 @@ pub fn layer_divergence(
         Bias::Estimate,
         derive_seed(seed, "kl"),
         &mut |class, p, q, _rng| {
-            let v = match spec.kl {
-                KlEstimator::Knn => kl::knn(p, q, k, device)?,
+            let v = match kl_kind {
+                KlEstimator::Knn | KlEstimator::Auto => kl::knn(p, q, k, device)?,
                 KlEstimator::Gaussian => kl::gaussian(p, q, gauss_dims[class])?,
+                KlEstimator::Smoothed => {
+                    return Err(EstimateError::Degenerate("smoothed: in progress".into()))
+                }
             };
             Ok((v.value, v.dims, v.ties, (p.n, q.n)))
         },
@@ -414,13 +447,16 @@ pub fn layer_divergence(
         &mut |_class, p, q, rng| {
             let v = match spec.w1 {
                 W1Estimator::Exact => w1::exact(p, q, cap, rng)?,
+                W1Estimator::Sinkhorn => {
+                    return Err(EstimateError::Degenerate("sinkhorn: in progress".into()))
+                }
                 W1Estimator::Sliced => w1::sliced(p, q, directions, rng, device)?,
             };
             Ok((v.value, p.d, 0, (v.points_p, v.points_q)))
         },
     );
     w1.label_term = label_tv;
-    if spec.kl == KlEstimator::Gaussian && kl.error.is_none() {
+    if kl_kind == KlEstimator::Gaussian && kl.error.is_none() {
         for c in classes.iter().filter(|c| gauss_dims[c.class] < c.train.d) {
             kl.notes.push(format!(
                 "class {}: gaussian KL kept the leading {} of {} span directions (too few points for a full covariance); it estimates the KL of that projection, a lower bound",

@@ -8,17 +8,28 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KlEstimator {
+    /// Per layer: `smoothed` on layers with Gaussian noise, `knn` on layers of span rank ≤
+    /// [`AUTO_KNN_MAX_RANK`], `gaussian` above (from the closed-form panel of `funnel selftest`).
+    Auto,
     /// Wang–Kulkarni–Verdú k-nearest-neighbour estimator.
     Knn,
     /// Closed form between fitted Gaussians.
     Gaussian,
+    /// D(P̂∗N_β ‖ Q̂∗N_β) between the Gaussian-smoothed empirical measures, by Monte Carlo.
+    Smoothed,
 }
+
+/// Largest span rank at which `kl = "auto"` uses the kNN estimator; above it, `gaussian`.
+pub const AUTO_KNN_MAX_RANK: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum W1Estimator {
     /// Optimal assignment on equal-size subsamples (exact empirical W1).
     Exact,
+    /// Log-domain entropic OT; the plan is rounded to a feasible coupling and its primal cost
+    /// reported, an upper bound of the empirical W1.
+    Sinkhorn,
     /// Mean 1-D W1 over random directions (a lower bound of W1).
     Sliced,
 }
@@ -30,9 +41,20 @@ pub struct MetricsSpec {
     pub kl: KlEstimator,
     /// Neighbour order of the kNN estimator.
     pub k: usize,
+    /// Noise std β of the `smoothed` KL and of I(X; T_l) on layers without Gaussian noise of
+    /// their own (layers with `gaussian_noise` use the model's std).
+    pub beta: Option<f64>,
+    /// Monte Carlo noise draws per point of the `smoothed` KL and the mixture entropies.
+    pub mc_draws: usize,
     pub w1: W1Estimator,
     /// Cap on points per class and side for the exact W1 assignment (O(n³) solve).
     pub exact_max_per_class: usize,
+    /// Entropic regularisation of `sinkhorn`, relative to the mean pairwise distance.
+    pub sinkhorn_epsilon: f64,
+    /// Cap on points per class and side for `sinkhorn`.
+    pub sinkhorn_max_per_class: usize,
+    /// Iteration cap of `sinkhorn` (per ε stage).
+    pub sinkhorn_iterations: usize,
     /// Random directions of the sliced W1.
     pub sliced_directions: usize,
     /// Points captured per split (stratified subsample of the training and of the test set).
@@ -47,21 +69,30 @@ pub struct MetricsSpec {
     /// Whether stochastic layers draw fresh randomness during capture and loss evaluation
     /// (`active`: the paper's stochastic network) or are switched off (`off`).
     pub stochastic_layers: Stochastic,
+    /// Mutual information columns: I(T_l; Y) on every layer, I(X; T_l) on layers with Gaussian
+    /// noise (or every layer when `beta` is set).
+    pub mi: bool,
 }
 
 impl Default for MetricsSpec {
     fn default() -> Self {
         Self {
-            kl: KlEstimator::Knn,
+            kl: KlEstimator::Auto,
             k: 5,
+            beta: None,
+            mc_draws: 4,
             w1: W1Estimator::Exact,
             exact_max_per_class: 1000,
+            sinkhorn_epsilon: 0.01,
+            sinkhorn_max_per_class: 5000,
+            sinkhorn_iterations: 2000,
             sliced_directions: 128,
             max_points: 2000,
             bootstrap: 30,
             confidence: 0.95,
             ce_clip: 5.0,
             stochastic_layers: Stochastic::Active,
+            mi: true,
         }
     }
 }
@@ -93,7 +124,45 @@ impl MetricsSpec {
                 format!("must be in [4, 10000000], got {}", self.max_points),
             ));
         }
-        if self.kl == KlEstimator::Knn && self.k + 1 > self.max_points / 2 {
+        if let Some(beta) = self.beta {
+            if !(beta.is_finite() && beta > 0.0) {
+                return Err(("beta", format!("must be finite and > 0, got {beta}")));
+            }
+        }
+        if !(1..=1000).contains(&self.mc_draws) {
+            return Err((
+                "mc_draws",
+                format!("must be in [1, 1000], got {}", self.mc_draws),
+            ));
+        }
+        if !(self.sinkhorn_epsilon.is_finite()
+            && self.sinkhorn_epsilon > 0.0
+            && self.sinkhorn_epsilon <= 10.0)
+        {
+            return Err((
+                "sinkhorn_epsilon",
+                format!(
+                    "must be in (0, 10] (relative to the mean distance), got {}",
+                    self.sinkhorn_epsilon
+                ),
+            ));
+        }
+        if !(2..=1_000_000).contains(&self.sinkhorn_max_per_class) {
+            return Err((
+                "sinkhorn_max_per_class",
+                format!(
+                    "must be in [2, 1000000], got {}",
+                    self.sinkhorn_max_per_class
+                ),
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.sinkhorn_iterations) {
+            return Err((
+                "sinkhorn_iterations",
+                format!("must be in [1, 1000000], got {}", self.sinkhorn_iterations),
+            ));
+        }
+        if matches!(self.kl, KlEstimator::Knn | KlEstimator::Auto) && self.k + 1 > self.max_points / 2 {
             return Err((
                 "k",
                 format!(
@@ -125,11 +194,17 @@ impl MetricsSpec {
         Ok(())
     }
 
-    /// Estimator names as printed and written, e.g. `knn(k=5)`.
+    /// Estimator names as printed and written, e.g. `knn(k=5)`; `auto` resolves per layer
+    /// (see [`crate::divergence::resolve_kl`]) and is named by what it chose.
     pub fn kl_name(&self) -> String {
         match self.kl {
+            KlEstimator::Auto => "auto".into(),
             KlEstimator::Knn => format!("knn(k={})", self.k),
             KlEstimator::Gaussian => "gaussian".into(),
+            KlEstimator::Smoothed => match self.beta {
+                Some(b) => format!("smoothed(β={b})"),
+                None => "smoothed".into(),
+            },
         }
     }
 
@@ -137,6 +212,7 @@ impl MetricsSpec {
     pub fn w1_bias(&self) -> Bias {
         match self.w1 {
             W1Estimator::Exact => Bias::Exact,
+            W1Estimator::Sinkhorn => Bias::UpperBound,
             W1Estimator::Sliced => Bias::LowerBound,
         }
     }
@@ -144,6 +220,10 @@ impl MetricsSpec {
     pub fn w1_name(&self) -> String {
         match self.w1 {
             W1Estimator::Exact => format!("exact(≤{}/class)", self.exact_max_per_class),
+            W1Estimator::Sinkhorn => format!(
+                "sinkhorn(ε={}·mean,≤{}/class)",
+                self.sinkhorn_epsilon, self.sinkhorn_max_per_class
+            ),
             W1Estimator::Sliced => format!("sliced({})", self.sliced_directions),
         }
     }

@@ -269,6 +269,7 @@ fn class_conditional_kl_adds_the_label_term() {
         &train,
         &test,
         &spec(KlEstimator::Gaussian, W1Estimator::Exact, 0),
+        None,
         &device(),
         1,
     );
@@ -304,7 +305,8 @@ fn null_baseline_is_near_zero_for_identical_distributions() {
             &cloud(&tr, labels.clone(), 2),
             &cloud(&te, labels, 2),
             &spec(KlEstimator::Knn, W1Estimator::Sliced, 0),
-            &device(),
+            None,
+        &device(),
             t,
         );
         sum_null += out.kl.null;
@@ -337,7 +339,8 @@ fn bootstrap_interval_covers_the_truth_in_most_trials() {
             &cloud(&p, labels.clone(), 1),
             &cloud(&q, labels, 1),
             &spec(KlEstimator::Gaussian, W1Estimator::Sliced, 60),
-            &device(),
+            None,
+        &device(),
             t,
         );
         assert_eq!(out.kl.resamples, 60);
@@ -362,6 +365,7 @@ fn degenerate_clouds_give_errors_or_documented_values_never_panics() {
         &c,
         &c,
         &spec(KlEstimator::Knn, W1Estimator::Exact, 5),
+        None,
         &dev,
         0,
     );
@@ -374,6 +378,7 @@ fn degenerate_clouds_give_errors_or_documented_values_never_panics() {
         &s,
         &s,
         &spec(KlEstimator::Knn, W1Estimator::Exact, 5),
+        None,
         &dev,
         0,
     );
@@ -393,6 +398,7 @@ fn degenerate_clouds_give_errors_or_documented_values_never_panics() {
         &cc,
         &cc,
         &spec(KlEstimator::Gaussian, W1Estimator::Exact, 3),
+        None,
         &dev,
         0,
     );
@@ -411,6 +417,7 @@ fn degenerate_clouds_give_errors_or_documented_values_never_panics() {
         &tr,
         &te,
         &spec(KlEstimator::Knn, W1Estimator::Exact, 3),
+        None,
         &dev,
         0,
     );
@@ -423,6 +430,7 @@ fn degenerate_clouds_give_errors_or_documented_values_never_panics() {
         &nc,
         &nc,
         &spec(KlEstimator::Knn, W1Estimator::Sliced, 3),
+        None,
         &dev,
         0,
     );

@@ -120,8 +120,8 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
     }
     let metrics = &config.metrics;
     let need = match metrics.kl {
-        KlEstimator::Knn => 2 * (metrics.k + 1),
-        KlEstimator::Gaussian => 2 * gaussian_min_points(1),
+        KlEstimator::Knn | KlEstimator::Auto => 2 * (metrics.k + 1),
+        KlEstimator::Gaussian | KlEstimator::Smoothed => 2 * gaussian_min_points(1),
     };
     let count = |idx: &[usize], y: &[usize]| {
         let labels: Vec<usize> = idx.iter().map(|&i| y[i]).collect();
@@ -152,7 +152,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
                     ntr[c],
                     nte[c],
                     metrics.kl_name(),
-                    if metrics.kl == KlEstimator::Knn { " or lower metrics.k" } else { "" }
+                    if matches!(metrics.kl, KlEstimator::Knn | KlEstimator::Auto) { " or lower metrics.k" } else { "" }
                 ),
             ));
         }

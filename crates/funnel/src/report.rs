@@ -357,6 +357,7 @@ pub fn markdown(summary: &Summary) -> String {
             match m.w1_bias {
                 Bias::Exact => "exact on its subsample",
                 Bias::LowerBound => "a lower bound",
+                Bias::UpperBound => "an upper bound",
                 Bias::Estimate => "an estimate",
             },
             m.points_train,

@@ -282,7 +282,8 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
             tr,
             te,
             &config.metrics,
-            &device,
+            None,
+        &device,
             derive_seed(seed, &format!("layer-{l}")),
         );
         info!(
