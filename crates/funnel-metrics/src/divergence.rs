@@ -25,6 +25,7 @@
 //! uses every point; when the exact-W1 cap (`exact_max_per_class`) binds at full size but not
 //! for the halves, the half-sample spread understates the full estimate's by up to √2.
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -38,6 +39,8 @@ use crate::cloud::{stratified_halves, Cloud};
 use crate::kl::{self, categorical};
 use crate::span::{Coords, Span};
 use crate::spec::{KlEstimator, MetricsSpec, W1Estimator, AUTO_KNN_MAX_RANK};
+use crate::sinkhorn::{sinkhorn, SinkhornSettings};
+use crate::smoothed::smoothed_kl;
 use crate::w1;
 use crate::EstimateError;
 
@@ -325,7 +328,7 @@ pub fn layer_divergence(
         w1: Estimate::failed(w1_name.clone(), w1_bias, msg),
         rank: 0,
     };
-    let _ = noise;
+
     if train.dim() != test.dim() || train.num_classes != test.num_classes {
         return fail("train and test clouds have different shapes".into());
     }
@@ -373,6 +376,33 @@ pub fn layer_divergence(
             test: span.project(&q),
         });
     }
+    // the smoothed KL works on the pre-noise clouds of a noisy layer (same examples, so the
+    // same class sizes and halves)
+    let noisy = noise.is_some();
+    let pre_classes: Option<Vec<ClassPair>> = match noise {
+        Some(nl) => {
+            if nl.train_pre.labels != train.labels || nl.test_pre.labels != test.labels {
+                return fail("the pre-noise clouds are not the same examples as the layer's".into());
+            }
+            if !nl.train_pre.points.all_finite() || !nl.test_pre.points.all_finite() {
+                return fail("the layer has non-finite pre-noise activations (NaN or ±inf)".into());
+            }
+            let mut out = Vec::new();
+            for c in &classes {
+                let p = Coords::from_points(&nl.train_pre.points.select(&tr_idx[c.class]));
+                let q = Coords::from_points(&nl.test_pre.points.select(&te_idx[c.class]));
+                let span = Span::of(&[&p, &q]);
+                out.push(ClassPair {
+                    class: c.class,
+                    weight: c.weight,
+                    train: span.project(&p),
+                    test: span.project(&q),
+                });
+            }
+            Some(out)
+        }
+        None => None,
+    };
     let label_kl = categorical(&pi_tr, &pi_te).unwrap_or(f64::INFINITY);
     let label_tv = 0.5
         * pi_tr
@@ -397,12 +427,19 @@ pub fn layer_divergence(
     let null_label_kl = categorical(&pa, &pb).unwrap_or(f64::INFINITY);
 
     let k = spec.k;
-    let kl_kind = resolve_kl(spec, rank, noise.is_some());
+    let kl_kind = resolve_kl(spec, rank, noisy);
+    let beta = noise.map(|n| n.beta).or(spec.beta);
     let kl_name = MetricsSpec {
         kl: kl_kind,
+        beta,
         ..spec.clone()
     }
     .kl_name();
+    let kl_classes = match (kl_kind, &pre_classes) {
+        (KlEstimator::Smoothed, Some(pre)) => pre,
+        _ => &classes,
+    };
+    let draws = spec.mc_draws;
     // Gaussian KL: one dimension per class for the value, the null and every half-sample, well
     // below the smallest sample any of them sees (half of a side), so the inverse covariance
     // stays well conditioned
@@ -412,7 +449,7 @@ pub fn layer_divergence(
         gauss_dims[c.class] = c.train.d.min(smallest / 4);
     }
     let mut kl = calibrate(
-        &classes,
+        kl_classes,
         label_kl,
         null_label_kl,
         &halves,
@@ -420,18 +457,29 @@ pub fn layer_divergence(
         kl_name,
         Bias::Estimate,
         derive_seed(seed, "kl"),
-        &mut |class, p, q, _rng| {
+        &mut |class, p, q, rng| {
             let v = match kl_kind {
                 KlEstimator::Knn | KlEstimator::Auto => kl::knn(p, q, k, device)?,
                 KlEstimator::Gaussian => kl::gaussian(p, q, gauss_dims[class])?,
                 KlEstimator::Smoothed => {
-                    return Err(EstimateError::Degenerate("smoothed: in progress".into()))
+                    let beta = beta.ok_or_else(|| {
+                        EstimateError::Degenerate(
+                            "smoothed KL needs a noise std: this layer has no gaussian_noise of its own, so set metrics.beta".into(),
+                        )
+                    })?;
+                    smoothed_kl(p, q, beta, draws, rng, device)?
                 }
             };
             Ok((v.value, v.dims, v.ties, (p.n, q.n)))
         },
     );
     let cap = spec.exact_max_per_class;
+    let sinkhorn_settings = SinkhornSettings {
+        epsilon: spec.sinkhorn_epsilon,
+        max_points: spec.sinkhorn_max_per_class,
+        iterations: spec.sinkhorn_iterations,
+    };
+    let unconverged = Cell::new(0usize);
     let directions = spec.sliced_directions;
     // W1 is combined without its label term; TV(π_tr, π_te) is kept beside it (the bound adds
     // c·TV), so `label_term` is set after calibration.
@@ -448,7 +496,11 @@ pub fn layer_divergence(
             let v = match spec.w1 {
                 W1Estimator::Exact => w1::exact(p, q, cap, rng)?,
                 W1Estimator::Sinkhorn => {
-                    return Err(EstimateError::Degenerate("sinkhorn: in progress".into()))
+                    let s = sinkhorn(p, q, &sinkhorn_settings, rng, device)?;
+                    if !s.converged {
+                        unconverged.set(unconverged.get() + 1);
+                    }
+                    s.w1
                 }
                 W1Estimator::Sliced => w1::sliced(p, q, directions, rng, device)?,
             };
@@ -456,6 +508,18 @@ pub fn layer_divergence(
         },
     );
     w1.label_term = label_tv;
+    if spec.w1 == W1Estimator::Sinkhorn && w1.error.is_none() {
+        w1.notes.push(format!(
+            "sinkhorn: primal cost of the entropic plan (ε = {} × mean distance) rounded to an exact coupling — an upper bound of the empirical W1",
+            spec.sinkhorn_epsilon
+        ));
+        if unconverged.get() > 0 {
+            w1.notes.push(format!(
+                "{} sinkhorn solves stopped at the iteration cap before their marginal tolerance (the rounding keeps each value a valid upper bound, but a looser one)",
+                unconverged.get()
+            ));
+        }
+    }
     if kl_kind == KlEstimator::Gaussian && kl.error.is_none() {
         for c in classes.iter().filter(|c| gauss_dims[c.class] < c.train.d) {
             kl.notes.push(format!(

@@ -21,7 +21,10 @@ pub mod kl;
 pub mod knn;
 pub mod lipschitz;
 pub mod probe;
+pub mod sinkhorn;
+pub mod smoothed;
 pub mod span;
+pub mod tiles;
 mod spec;
 pub mod w1;
 

@@ -1,0 +1,107 @@
+//! Sinkhorn, sliced and exact W1 against each other; the smoothed KL and the mixture
+//! entropies against closed forms.
+
+use burn::prelude::*;
+use funnel_metrics::sinkhorn::{sinkhorn, SinkhornSettings};
+use funnel_metrics::smoothed::{mixture_entropy, smoothed_kl};
+use funnel_metrics::span::Coords;
+use funnel_metrics::w1;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+#[allow(deprecated)]
+fn device() -> Device {
+    Device::ndarray()
+}
+
+fn normal(n: usize, d: usize, shift: f64, std: f64, rng: &mut ChaCha8Rng) -> Coords {
+    let data = (0..n * d)
+        .map(|i| {
+            let z: f64 = StandardNormal.sample(&mut *rng);
+            std * z + if i % d == 0 { shift } else { 0.0 }
+        })
+        .collect();
+    Coords::new(data, n, d)
+}
+
+const SETTINGS: SinkhornSettings = SinkhornSettings {
+    epsilon: 0.01,
+    max_points: 10_000,
+    iterations: 2000,
+};
+
+#[test]
+fn sinkhorn_is_an_upper_bound_close_to_exact_and_sliced_a_lower_one() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for (n, d, shift) in [(60, 2, 0.0), (200, 5, 1.0), (400, 16, 0.5), (300, 3, 3.0)] {
+        let p = normal(n, d, 0.0, 1.0, &mut rng);
+        let q = normal(n, d, shift, 1.0, &mut rng);
+        let exact = w1::exact(&p, &q, n, &mut rng).unwrap().value;
+        let s = sinkhorn(&p, &q, &SETTINGS, &mut rng, &device()).unwrap();
+        let sliced = w1::sliced(&p, &q, 64, &mut rng, &device()).unwrap().value;
+        println!(
+            "n={n} d={d} shift={shift}: exact {exact:.5} sinkhorn {:.5} (+{:.2}%, {} it, marg {:.1e}) sliced {sliced:.5}",
+            s.w1.value,
+            100.0 * (s.w1.value - exact) / exact,
+            s.iterations,
+            s.marginal_error
+        );
+        assert!(s.w1.value >= exact * (1.0 - 1e-9), "sinkhorn below exact");
+        assert!(
+            s.w1.value <= exact * 1.05,
+            "sinkhorn {} more than 5% above exact {exact}",
+            s.w1.value
+        );
+        assert!(sliced <= exact * (1.0 + 1e-9), "sliced above exact");
+    }
+}
+
+#[test]
+fn sinkhorn_handles_unequal_sizes_and_degenerate_clouds() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    // unequal sizes: W1 between {0} and {−1, 1} in the plane is 1, exactly
+    let p = Coords::new(vec![0.0, 0.0], 1, 2);
+    let q = Coords::new(vec![-1.0, 0.0, 1.0, 0.0], 2, 2);
+    let s = sinkhorn(&p, &q, &SETTINGS, &mut rng, &device()).unwrap();
+    assert!((s.w1.value - 1.0).abs() < 1e-9, "{}", s.w1.value);
+    // identical single points: 0; empty: an error
+    let same = Coords::new(vec![2.0, 2.0, 2.0, 2.0], 2, 2);
+    assert_eq!(sinkhorn(&same, &same, &SETTINGS, &mut rng, &device()).unwrap().w1.value, 0.0);
+    let empty = Coords::new(vec![], 0, 2);
+    assert!(sinkhorn(&empty, &same, &SETTINGS, &mut rng, &device()).is_err());
+    // a large shift of a tight cloud: W1 = the shift
+    let a = normal(100, 4, 0.0, 1e-3, &mut rng);
+    let mut b = a.clone();
+    b.data.iter_mut().step_by(4).for_each(|v| *v += 50.0);
+    let s = sinkhorn(&a, &b, &SETTINGS, &mut rng, &device()).unwrap();
+    assert!(s.w1.value >= 50.0 - 1e-9 && s.w1.value < 50.01, "{}", s.w1.value);
+}
+
+#[test]
+fn smoothed_kl_of_shifted_gaussians_matches_the_closed_form() {
+    // P = N(0, I), Q = N(Δ, I) smoothed by N(0, β²I): KL = ‖Δ‖² / (2(1 + β²))
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let (d, beta, shift) = (2, 1.0, 1.5);
+    let p = normal(3000, d, 0.0, 1.0, &mut rng);
+    let q = normal(3000, d, shift, 1.0, &mut rng);
+    let v = smoothed_kl(&p, &q, beta, 4, &mut rng, &device()).unwrap().value;
+    let truth = shift * shift / (2.0 * (1.0 + beta * beta));
+    println!("smoothed KL {v:.4} vs {truth:.4}");
+    assert!((v - truth).abs() < 0.1 * truth, "{v} vs {truth}");
+    // the same cloud against itself: the plug-in estimate is 0 up to MC noise
+    let z = smoothed_kl(&p, &p, beta, 4, &mut rng, &device()).unwrap().value;
+    assert!(z.abs() < 0.01, "{z}");
+}
+
+#[test]
+fn mixture_entropy_of_a_gaussian_sample_approaches_the_gaussian_entropy() {
+    // centres ~ N(0, I_d), smoothed by β: T ~ N(0, (1 + β²) I), h = (d/2) ln(2πe(1 + β²))
+    let mut rng = ChaCha8Rng::seed_from_u64(14);
+    let (d, beta) = (2, 1.0);
+    let c = normal(4000, d, 0.0, 1.0, &mut rng);
+    let h = mixture_entropy(&c, beta, 2, &mut rng, &device()).unwrap();
+    let truth = 0.5 * d as f64 * (2.0 * std::f64::consts::PI * std::f64::consts::E * 2.0).ln();
+    println!("mixture entropy {h:.4} vs {truth:.4}");
+    assert!((h - truth).abs() < 0.03 * truth, "{h} vs {truth}");
+}
