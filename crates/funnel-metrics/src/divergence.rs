@@ -37,10 +37,10 @@ use serde::Serialize;
 
 use crate::cloud::{stratified_halves, Cloud};
 use crate::kl::{self, categorical};
-use crate::span::{Coords, Span};
-use crate::spec::{KlEstimator, MetricsSpec, W1Estimator, AUTO_KNN_MAX_RANK};
 use crate::sinkhorn::{sinkhorn, SinkhornSettings};
 use crate::smoothed::smoothed_kl;
+use crate::span::{Coords, Span};
+use crate::spec::{KlEstimator, MetricsSpec, W1Estimator, AUTO_KNN_MAX_RANK};
 use crate::w1;
 use crate::EstimateError;
 
@@ -86,7 +86,7 @@ pub struct Estimate {
 }
 
 impl Estimate {
-    fn failed(estimator: String, bias: Bias, error: String) -> Self {
+    pub(crate) fn failed(estimator: String, bias: Bias, error: String) -> Self {
         Estimate {
             value: f64::NAN,
             lo: f64::NAN,
@@ -147,8 +147,20 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
+/// The recentred half-sampling interval θ̂ + [q_{α/2} − θ̄*, q_{1−α/2} − θ̄*] of `estimate`
+/// from the half-sample values (sorted in place); NaN when there are none.
+pub(crate) fn recentred_interval(estimate: f64, values: &mut [f64], confidence: f64) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let alpha = (1.0 - confidence) / 2.0;
+    let center = values.iter().sum::<f64>() / values.len().max(1) as f64;
+    (
+        estimate + percentile(values, alpha) - center,
+        estimate + percentile(values, 1.0 - alpha) - center,
+    )
+}
+
 /// ⌈n/2⌉ of `0..n`, without replacement, sorted.
-fn half(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+pub(crate) fn half(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     let mut idx = sample(rng, n, n.div_ceil(2)).into_vec();
     idx.sort_unstable();
     idx
@@ -266,14 +278,12 @@ fn calibrate(
             spec.bootstrap
         ));
     }
-    values.sort_by(f64::total_cmp);
-    let alpha = (1.0 - spec.confidence) / 2.0;
-    let center = values.iter().sum::<f64>() / values.len().max(1) as f64;
     let estimate = label_term + value.value;
+    let (lo, hi) = recentred_interval(estimate, &mut values, spec.confidence);
     Estimate {
         value: estimate,
-        lo: estimate + percentile(&values, alpha) - center,
-        hi: estimate + percentile(&values, 1.0 - alpha) - center,
+        lo,
+        hi,
         null,
         estimator: name,
         bias,
@@ -382,7 +392,9 @@ pub fn layer_divergence(
     let pre_classes: Option<Vec<ClassPair>> = match noise {
         Some(nl) => {
             if nl.train_pre.labels != train.labels || nl.test_pre.labels != test.labels {
-                return fail("the pre-noise clouds are not the same examples as the layer's".into());
+                return fail(
+                    "the pre-noise clouds are not the same examples as the layer's".into(),
+                );
             }
             if !nl.train_pre.points.all_finite() || !nl.test_pre.points.all_finite() {
                 return fail("the layer has non-finite pre-noise activations (NaN or ±inf)".into());

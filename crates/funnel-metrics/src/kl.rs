@@ -159,17 +159,53 @@ pub fn knn(p: &Coords, q: &Coords, k: usize, device: &Device) -> Result<KlValue,
         })
         .collect::<Result<_, _>>()?;
     let nu: Vec<f64> = nu.into_iter().map(|v| v.expect("m ≥ k")).collect();
-    let mut positive: Vec<f64> = rho
-        .iter()
-        .chain(&nu)
-        .copied()
-        .filter(|v| *v > 0.0)
-        .collect();
+    wkv(&rho, &nu, p.d, m as f64)
+}
+
+/// D̂(P_y ‖ P) for a sub-cloud P_y (rows `idx` of `all`) against the whole cloud it is part of,
+/// as needed for I(T; Y) = Σ_y π_y·D(P_{T|y} ‖ P_T): both neighbour searches exclude the point
+/// itself, so the reference cloud has N − 1 points: D̂ = (r/n_y)·Σ ln(ν_k/ρ_k) + ln((N−1)/(n_y−1)).
+pub fn knn_within(
+    all: &Coords,
+    idx: &[usize],
+    k: usize,
+    device: &Device,
+) -> Result<KlValue, EstimateError> {
+    let n = idx.len();
+    if all.d == 0 {
+        return Ok(KlValue {
+            value: 0.0,
+            dims: 0,
+            ties: 0,
+        });
+    }
+    if n < k + 1 {
+        return Err(EstimateError::TooFewPoints {
+            estimator: "knn KL",
+            have: n,
+            need: k + 1,
+        });
+    }
+    let p = all.select(idx);
+    let local: Vec<usize> = (0..n).collect();
+    let ids: Vec<usize> = (0..all.n).collect();
+    let rho = kth_distances(&p, &p, k, Some((&local, &local)), device);
+    let nu = kth_distances(&p, all, k, Some((idx, &ids)), device);
+    let rho: Vec<f64> = rho.into_iter().map(|v| v.expect("n ≥ k + 1")).collect();
+    let nu: Vec<f64> = nu.into_iter().map(|v| v.expect("N ≥ n ≥ k + 1")).collect();
+    wkv(&rho, &nu, all.d, (all.n - 1) as f64)
+}
+
+/// The WKV sum from neighbour distances ρ (within P, self excluded) and ν (in the reference
+/// cloud of `m` points), with the duplicate floor and the tie check of [`knn`].
+fn wkv(rho: &[f64], nu: &[f64], d: usize, m: f64) -> Result<KlValue, EstimateError> {
+    let n = rho.len();
+    let mut positive: Vec<f64> = rho.iter().chain(nu).copied().filter(|v| *v > 0.0).collect();
     if positive.is_empty() {
         // every point coincides with its neighbours in both clouds
         return Ok(KlValue {
             value: 0.0,
-            dims: p.d,
+            dims: d,
             ties: n,
         });
     }
@@ -178,7 +214,7 @@ pub fn knn(p: &Coords, q: &Coords, k: usize, device: &Device) -> Result<KlValue,
     let floor = 1e-6 * positive[mid];
     let mut ties = 0;
     let mut sum = 0.0;
-    for (r, v) in rho.iter().zip(&nu) {
+    for (r, v) in rho.iter().zip(nu) {
         if *r < floor || *v < floor {
             ties += 1;
         }
@@ -189,10 +225,10 @@ pub fn knn(p: &Coords, q: &Coords, k: usize, device: &Device) -> Result<KlValue,
             "{ties} of {n} points sit on duplicate points (atoms, e.g. dead units); the knn estimator assumes densities — use kl = \"gaussian\" for this layer"
         )));
     }
-    let value = p.d as f64 * sum / n as f64 + (m as f64 / (n as f64 - 1.0)).ln();
+    let value = d as f64 * sum / n as f64 + (m / (n as f64 - 1.0)).ln();
     Ok(KlValue {
         value,
-        dims: p.d,
+        dims: d,
         ties,
     })
 }

@@ -20,12 +20,13 @@ pub mod divergence;
 pub mod kl;
 pub mod knn;
 pub mod lipschitz;
+pub mod mi;
 pub mod probe;
 pub mod sinkhorn;
 pub mod smoothed;
 pub mod span;
-pub mod tiles;
 mod spec;
+pub mod tiles;
 pub mod w1;
 
 pub use bounds::{assemble, Bounds, LayerRow};

@@ -151,7 +151,13 @@ fn mean_distance(p: &Coords, q: &Coords, rng: &mut ChaCha8Rng) -> f64 {
 
 /// Exact f64 distances of rows `start..start+len` of `p` to all of `q`, row-major `[len, m]`
 /// (matmul form in f64; its round-off, ~1e-16·‖x‖², is far below anything reported).
-fn host_costs(p: &Coords, q_t: &DMatrix<f64>, q_norms: &[f64], start: usize, len: usize) -> Vec<f64> {
+fn host_costs(
+    p: &Coords,
+    q_t: &DMatrix<f64>,
+    q_norms: &[f64],
+    start: usize,
+    len: usize,
+) -> Vec<f64> {
     let d = p.d;
     let x = DMatrix::from_row_slice(len, d, &p.data[start * d..(start + len) * d]);
     let g = x * q_t; // [len, m]
@@ -205,7 +211,10 @@ fn rounded_cost(p: &Coords, q: &Coords, f: &[f64], g: &[f64], eps: f64) -> f64 {
         }
         start += len;
     }
-    let y: Vec<f64> = col.iter().map(|&c| if c > b { b / c } else { 1.0 }).collect();
+    let y: Vec<f64> = col
+        .iter()
+        .map(|&c| if c > b { b / c } else { 1.0 })
+        .collect();
     // pass 2: cost of Y = diag(x)·P·diag(y), its marginals, and h_j = Σ_i err_r_i·C_ij
     let mut cost = 0.0;
     let mut col_y = vec![0.0; m];
@@ -303,7 +312,11 @@ pub fn sinkhorn(
     let mut converged;
     loop {
         let last = eps <= target;
-        let tol = if last { FINAL_TOLERANCE } else { STAGE_TOLERANCE };
+        let tol = if last {
+            FINAL_TOLERANCE
+        } else {
+            STAGE_TOLERANCE
+        };
         converged = false;
         for _ in 0..settings.iterations {
             let f_new = rows.update(&g.clone().transpose(), eps);

@@ -140,10 +140,7 @@ pub fn mixture_entropy(
     let mut sum = 0.0;
     let mut count = 0usize;
     for_noisy_batches(centers, beta, draws, rng, |x| {
-        sum += base
-            .mixture_log_kernel(x, beta, device)
-            .iter()
-            .sum::<f64>();
+        sum += base.mixture_log_kernel(x, beta, device).iter().sum::<f64>();
         count += x.n;
     });
     Ok((centers.n as f64).ln() - sum / count as f64 + gauss)

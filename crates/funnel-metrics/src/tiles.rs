@@ -121,8 +121,20 @@ mod tests {
 
     #[test]
     fn mixture_kernel_matches_a_host_computation() {
-        let q = Coords::new((0..40).map(|i| ((i * 37) % 11) as f64 * 0.3 - 1.0).collect(), 10, 4);
-        let b = Coords::new((0..60).map(|i| ((i * 53) % 13) as f64 * 0.2 - 1.3).collect(), 15, 4);
+        let q = Coords::new(
+            (0..40)
+                .map(|i| ((i * 37) % 11) as f64 * 0.3 - 1.0)
+                .collect(),
+            10,
+            4,
+        );
+        let b = Coords::new(
+            (0..60)
+                .map(|i| ((i * 53) % 13) as f64 * 0.2 - 1.3)
+                .collect(),
+            15,
+            4,
+        );
         let beta = 0.7;
         let base = Base::new(&b, common_scale(&q, &b), &device());
         let fast = base.mixture_log_kernel(&q, beta, &device());
@@ -132,7 +144,10 @@ mod tests {
                 .collect();
             let m = terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let slow = m + terms.iter().map(|t| (t - m).exp()).sum::<f64>().ln();
-            assert!((f - slow).abs() < 1e-4 * slow.abs().max(1.0), "{f} vs {slow}");
+            assert!(
+                (f - slow).abs() < 1e-4 * slow.abs().max(1.0),
+                "{f} vs {slow}"
+            );
         }
     }
 }

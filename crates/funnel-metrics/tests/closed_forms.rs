@@ -306,7 +306,7 @@ fn null_baseline_is_near_zero_for_identical_distributions() {
             &cloud(&te, labels, 2),
             &spec(KlEstimator::Knn, W1Estimator::Sliced, 0),
             None,
-        &device(),
+            &device(),
             t,
         );
         sum_null += out.kl.null;
@@ -340,7 +340,7 @@ fn bootstrap_interval_covers_the_truth_in_most_trials() {
             &cloud(&q, labels, 1),
             &spec(KlEstimator::Gaussian, W1Estimator::Sliced, 60),
             None,
-        &device(),
+            &device(),
             t,
         );
         assert_eq!(out.kl.resamples, 60);

@@ -67,7 +67,13 @@ fn sinkhorn_handles_unequal_sizes_and_degenerate_clouds() {
     assert!((s.w1.value - 1.0).abs() < 1e-9, "{}", s.w1.value);
     // identical single points: 0; empty: an error
     let same = Coords::new(vec![2.0, 2.0, 2.0, 2.0], 2, 2);
-    assert_eq!(sinkhorn(&same, &same, &SETTINGS, &mut rng, &device()).unwrap().w1.value, 0.0);
+    assert_eq!(
+        sinkhorn(&same, &same, &SETTINGS, &mut rng, &device())
+            .unwrap()
+            .w1
+            .value,
+        0.0
+    );
     let empty = Coords::new(vec![], 0, 2);
     assert!(sinkhorn(&empty, &same, &SETTINGS, &mut rng, &device()).is_err());
     // a large shift of a tight cloud: W1 = the shift
@@ -75,7 +81,11 @@ fn sinkhorn_handles_unequal_sizes_and_degenerate_clouds() {
     let mut b = a.clone();
     b.data.iter_mut().step_by(4).for_each(|v| *v += 50.0);
     let s = sinkhorn(&a, &b, &SETTINGS, &mut rng, &device()).unwrap();
-    assert!(s.w1.value >= 50.0 - 1e-9 && s.w1.value < 50.01, "{}", s.w1.value);
+    assert!(
+        s.w1.value >= 50.0 - 1e-9 && s.w1.value < 50.01,
+        "{}",
+        s.w1.value
+    );
 }
 
 #[test]
@@ -85,12 +95,16 @@ fn smoothed_kl_of_shifted_gaussians_matches_the_closed_form() {
     let (d, beta, shift) = (2, 1.0, 1.5);
     let p = normal(3000, d, 0.0, 1.0, &mut rng);
     let q = normal(3000, d, shift, 1.0, &mut rng);
-    let v = smoothed_kl(&p, &q, beta, 4, &mut rng, &device()).unwrap().value;
+    let v = smoothed_kl(&p, &q, beta, 4, &mut rng, &device())
+        .unwrap()
+        .value;
     let truth = shift * shift / (2.0 * (1.0 + beta * beta));
     println!("smoothed KL {v:.4} vs {truth:.4}");
     assert!((v - truth).abs() < 0.1 * truth, "{v} vs {truth}");
     // the same cloud against itself: the plug-in estimate is 0 up to MC noise
-    let z = smoothed_kl(&p, &p, beta, 4, &mut rng, &device()).unwrap().value;
+    let z = smoothed_kl(&p, &p, beta, 4, &mut rng, &device())
+        .unwrap()
+        .value;
     assert!(z.abs() < 0.01, "{z}");
 }
 
@@ -104,4 +118,104 @@ fn mixture_entropy_of_a_gaussian_sample_approaches_the_gaussian_entropy() {
     let truth = 0.5 * d as f64 * (2.0 * std::f64::consts::PI * std::f64::consts::E * 2.0).ln();
     println!("mixture entropy {h:.4} vs {truth:.4}");
     assert!((h - truth).abs() < 0.03 * truth, "{h} vs {truth}");
+}
+
+mod information {
+    use super::*;
+    use funnel_metrics::mi::{input_information, label_information};
+    use funnel_metrics::{Cloud, KlEstimator, MetricsSpec, Points};
+
+    fn cloud(c: &Coords, labels: Vec<usize>, k: usize) -> Cloud {
+        let pts = Points::new(c.data.iter().map(|v| *v as f32).collect(), c.n, c.d);
+        Cloud::new(pts, labels, k)
+    }
+
+    fn spec(kl: KlEstimator) -> MetricsSpec {
+        MetricsSpec {
+            kl,
+            bootstrap: 8,
+            ..MetricsSpec::default()
+        }
+    }
+
+    #[test]
+    fn label_information_is_ln_two_for_separated_classes_and_zero_for_identical_ones() {
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let a = normal(600, 2, 0.0, 1.0, &mut rng);
+        let b = normal(600, 2, 40.0, 1.0, &mut rng);
+        let c = normal(600, 2, 0.0, 1.0, &mut rng);
+        let labels = [vec![0; 600], vec![1; 600]].concat();
+        let join = |x: &Coords, y: &Coords| {
+            Coords::new([x.data.clone(), y.data.clone()].concat(), x.n + y.n, x.d)
+        };
+        for kind in [KlEstimator::Knn, KlEstimator::Gaussian] {
+            let far = label_information(
+                &cloud(&join(&a, &b), labels.clone(), 2),
+                None,
+                &spec(kind),
+                &device(),
+                1,
+            );
+            println!(
+                "{kind:?}: far {:.4} [{:.4}, {:.4}] null {:.4}",
+                far.value, far.lo, far.hi, far.null
+            );
+            assert!(
+                (far.value - 2f64.ln()).abs() < 0.05,
+                "{kind:?}: {}",
+                far.value
+            );
+            assert!(far.null.abs() < 0.05, "{kind:?}: null {}", far.null);
+            let same = label_information(
+                &cloud(&join(&a, &c), labels.clone(), 2),
+                None,
+                &spec(kind),
+                &device(),
+                1,
+            );
+            assert!(same.value.abs() < 0.05, "{kind:?}: {}", same.value);
+            assert!(same.lo <= same.hi);
+        }
+        // smoothed with a small β on the separated classes: ln 2 as well
+        let s = MetricsSpec {
+            beta: Some(0.5),
+            ..spec(KlEstimator::Smoothed)
+        };
+        let far = label_information(&cloud(&join(&a, &b), labels, 2), None, &s, &device(), 1);
+        assert!(
+            (far.value - 2f64.ln()).abs() < 0.02,
+            "smoothed: {}",
+            far.value
+        );
+    }
+
+    #[test]
+    fn input_information_of_a_gaussian_channel() {
+        // T = X + βZ with X ~ N(0, σ²) in 1-D: I(X; T) = ½·ln(1 + σ²/β²)
+        let mut rng = ChaCha8Rng::seed_from_u64(22);
+        let x = normal(3000, 1, 0.0, 1.0, &mut rng);
+        let c = cloud(&x, vec![0; 3000], 1);
+        let est = input_information(&c, 1, 1.0, &spec(KlEstimator::Auto), &device(), 2);
+        let truth = 0.5 * 2f64.ln();
+        println!(
+            "I(X;T) {:.4} [{:.4}, {:.4}] vs {truth:.4}",
+            est.value, est.lo, est.hi
+        );
+        assert!((est.value - truth).abs() < 0.03, "{} vs {truth}", est.value);
+        // groups of identical centres (no upstream noise) give the same answer
+        let rep = Coords::new(x.data.iter().flat_map(|v| [*v, *v]).collect(), 6000, 1);
+        let est2 = input_information(
+            &cloud(&rep, vec![0; 6000], 1),
+            2,
+            1.0,
+            &spec(KlEstimator::Auto),
+            &device(),
+            2,
+        );
+        assert!(
+            (est2.value - truth).abs() < 0.03,
+            "{} vs {truth}",
+            est2.value
+        );
+    }
 }

@@ -56,6 +56,20 @@ pub trait LayeredModel {
     /// the logits. Nothing is skipped.
     fn forward_layers(&self, x: Tensor<2>, mode: Stochastic) -> Vec<Tensor<2>>;
 
+    /// [`LayeredModel::forward_layers`], plus, for every layer that adds Gaussian noise after
+    /// its activation, that layer's output *before* its own noise (upstream noise included):
+    /// the centres of the Gaussian mixture the layer's representation is. `None` for layers
+    /// without additive noise. The default is a model without noisy layers.
+    fn forward_layers_pre_noise(
+        &self,
+        x: Tensor<2>,
+        mode: Stochastic,
+    ) -> (Vec<Tensor<2>>, Vec<Option<Tensor<2>>>) {
+        let outs = self.forward_layers(x, mode);
+        let none = vec![None; outs.len()];
+        (outs, none)
+    }
+
     /// The logits only (cheaper than `forward_layers` when the model can avoid keeping
     /// intermediate layers).
     fn forward(&self, x: Tensor<2>, mode: Stochastic) -> Tensor<2> {

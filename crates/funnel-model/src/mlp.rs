@@ -116,20 +116,25 @@ impl Mlp {
         &self.linears
     }
 
-    /// Layer l's pre-regularizer computation for l = 1..=L (0-based `i = l − 1`).
+    /// Layer l's computation for l = 1..=L (0-based `i = l − 1`).
     fn layer(&self, i: usize, h: Tensor<2>, mode: Stochastic) -> Tensor<2> {
-        let lin = &self.linears[i];
         let hidden = i + 1 < self.linears.len();
         if !hidden {
-            return lin.forward(h);
+            return self.linears[i].forward(h);
         }
+        apply_unit_noise(self.pre_unit(i, h, mode), self.regularizer, mode)
+    }
+
+    /// Layer l's output before its unit regularizer (dropout mask or additive noise).
+    fn pre_unit(&self, i: usize, h: Tensor<2>, mode: Stochastic) -> Tensor<2> {
+        let lin = &self.linears[i];
         let z = match self.regularizer {
             Regularizer::DropConnect { p } if p > 0.0 && mode.is_active() => {
                 dropconnect_linear(h, lin.weight.val(), lin.bias.as_ref().map(|b| b.val()), p)
             }
             _ => lin.forward(h),
         };
-        apply_unit_noise(self.activation.apply(z), self.regularizer, mode)
+        self.activation.apply(z)
     }
 }
 
@@ -184,6 +189,32 @@ impl LayeredModel for Mlp {
             outs.push(h.clone());
         }
         outs
+    }
+
+    fn forward_layers_pre_noise(
+        &self,
+        x: Tensor<2>,
+        mode: Stochastic,
+    ) -> (Vec<Tensor<2>>, Vec<Option<Tensor<2>>>) {
+        let noisy = matches!(self.regularizer, Regularizer::GaussianNoise { std } if std > 0.0);
+        let last = self.linears.len();
+        let mut outs = Vec::with_capacity(last + 1);
+        let mut pre = Vec::with_capacity(last + 1);
+        outs.push(x.clone());
+        pre.push(None);
+        let mut h = x;
+        for i in 0..last {
+            if noisy && i + 1 < last {
+                let s = self.pre_unit(i, h, mode);
+                pre.push(Some(s.clone()));
+                h = apply_unit_noise(s, self.regularizer, mode);
+            } else {
+                h = self.layer(i, h, mode);
+                pre.push(None);
+            }
+            outs.push(h.clone());
+        }
+        (outs, pre)
     }
 
     fn forward(&self, x: Tensor<2>, mode: Stochastic) -> Tensor<2> {
