@@ -46,6 +46,10 @@ pub struct LayerRow {
     /// The KL estimate rose above the previous layer's by more than both intervals allow —
     /// impossible in theory (data processing), so an estimator artefact.
     pub kl_rise: bool,
+    /// I(T_l; Y) on the training cloud, when measured.
+    pub mi_ty: Option<Estimate>,
+    /// I(X; T_l), on layers with Gaussian noise (or every layer when `metrics.beta` is set).
+    pub mi_xt: Option<Estimate>,
 }
 
 /// Every layer's bounds, and where they are smallest.
@@ -99,6 +103,8 @@ pub fn assemble(
             kl: div.kl,
             w1: div.w1,
             kl_rise,
+            mi_ty: div.mi_ty,
+            mi_xt: div.mi_xt,
         });
     }
     Bounds {

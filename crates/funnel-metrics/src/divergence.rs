@@ -135,6 +135,9 @@ pub struct LayerDivergence {
     pub w1: Estimate,
     /// Rank of the layer's cloud (largest per-class span rank).
     pub rank: usize,
+    /// I(T_l; Y) and I(X; T_l) ([`crate::mi`]), filled in by the caller when measured.
+    pub mi_ty: Option<Estimate>,
+    pub mi_xt: Option<Estimate>,
 }
 
 /// Percentile of sorted values with linear interpolation.
@@ -337,6 +340,8 @@ pub fn layer_divergence(
         kl: Estimate::failed(spec.kl_name(), Bias::Estimate, msg.clone()),
         w1: Estimate::failed(w1_name.clone(), w1_bias, msg),
         rank: 0,
+        mi_ty: None,
+        mi_xt: None,
     };
 
     if train.dim() != test.dim() || train.num_classes != test.num_classes {
@@ -540,5 +545,11 @@ pub fn layer_divergence(
             ));
         }
     }
-    LayerDivergence { kl, w1, rank }
+    LayerDivergence {
+        kl,
+        w1,
+        rank,
+        mi_ty: None,
+        mi_xt: None,
+    }
 }

@@ -103,19 +103,44 @@ impl Span {
     pub fn of(parts: &[&Coords]) -> Span {
         let d = parts[0].d;
         let n: usize = parts.iter().map(|p| p.n).sum();
-        let mut pooled = Vec::with_capacity(n * d);
+        let mut mean = vec![0.0; d];
         for p in parts {
-            pooled.extend_from_slice(&p.data);
+            for i in 0..p.n {
+                for (m, v) in mean.iter_mut().zip(p.row(i)) {
+                    *m += v;
+                }
+            }
         }
-        let pooled = Coords::new(pooled, n, d);
-        let mean = pooled.mean();
-        let centered = DMatrix::from_fn(n, d, |i, j| pooled.data[i * d + j] - mean[j]);
+        mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
         let div = (n.max(2) - 1) as f64;
         let dual = n < d;
+        // centred rows `start..start + len` of one part as a `len × d` matrix
+        let centred = |p: &Coords, start: usize, len: usize| {
+            DMatrix::from_fn(len, d, |i, j| p.data[(start + i) * d + j] - mean[j])
+        };
         let gram = if dual {
-            &centered * centered.transpose() / div // n × n
+            // few points in many dimensions: the n × n Gram matrix (n < d keeps it small)
+            let mut all = DMatrix::zeros(n, d);
+            let mut row = 0;
+            for p in parts {
+                all.rows_mut(row, p.n).copy_from(&centred(p, 0, p.n));
+                row += p.n;
+            }
+            &all * all.transpose() / div
         } else {
-            centered.transpose() * &centered / div // d × d
+            // d × d covariance accumulated over row blocks: memory O(block·d + d²), no copy of
+            // the pooled cloud (large layers have n·d in the hundreds of MB)
+            let mut cov = DMatrix::zeros(d, d);
+            for p in parts {
+                let mut start = 0;
+                while start < p.n {
+                    let len = SPAN_BLOCK.min(p.n - start);
+                    let x = centred(p, start, len);
+                    cov += x.transpose() * &x;
+                    start += len;
+                }
+            }
+            cov / div
         };
         let eig = SymmetricEigen::new(gram);
         let size = eig.eigenvalues.len();
@@ -130,7 +155,12 @@ impl Span {
         let basis = if dual {
             // v = Xᵀu / ‖Xᵀu‖, and ‖Xᵀu‖² = λ·(n−1) for a unit eigenvector u of XXᵀ/(n−1)
             let u = DMatrix::from_fn(n, kept.len(), |row, col| eig.eigenvectors[(row, kept[col])]);
-            let mut v = centered.transpose() * u;
+            let mut v = DMatrix::zeros(d, kept.len());
+            let mut row = 0;
+            for p in parts {
+                v += centred(p, 0, p.n).transpose() * u.rows(row, p.n);
+                row += p.n;
+            }
             for (col, lambda) in variances.iter().enumerate() {
                 let norm = (lambda * div).sqrt();
                 v.column_mut(col).unscale_mut(norm);
@@ -150,20 +180,29 @@ impl Span {
         self.basis.ncols()
     }
 
-    /// Coordinates of `c` along the principal directions (centered at the pooled mean).
+    /// Coordinates of `c` along the principal directions (centered at the pooled mean),
+    /// computed in row blocks.
     pub fn project(&self, c: &Coords) -> Coords {
         let r = self.rank();
-        let x = DMatrix::from_fn(c.n, c.d, |i, j| c.data[i * c.d + j] - self.mean[j]);
-        let y = x * &self.basis; // n × r
         let mut data = Vec::with_capacity(c.n * r);
-        for i in 0..c.n {
-            for j in 0..r {
-                data.push(y[(i, j)]);
+        let mut start = 0;
+        while start < c.n {
+            let len = SPAN_BLOCK.min(c.n - start);
+            let x = DMatrix::from_fn(len, c.d, |i, j| {
+                c.data[(start + i) * c.d + j] - self.mean[j]
+            });
+            let y = x * &self.basis; // len × r
+            for i in 0..len {
+                data.extend(y.row(i).iter());
             }
+            start += len;
         }
         Coords::new(data, c.n, r)
     }
 }
+
+/// Rows per block when accumulating covariances and projecting.
+const SPAN_BLOCK: usize = 4096;
 
 #[cfg(test)]
 mod tests {

@@ -148,19 +148,36 @@ struct LayerCsv<'a> {
     lipschitz: f64,
     w1_bound: f64,
     kl_rise: bool,
+    mi_ty: f64,
+    mi_ty_lo: f64,
+    mi_ty_hi: f64,
+    mi_ty_null: f64,
+    mi_ty_estimator: &'a str,
+    mi_xt: f64,
+    mi_xt_lo: f64,
+    mi_xt_hi: f64,
+    mi_xt_estimator: &'a str,
+    mi_points: usize,
     notes: String,
 }
 
 /// Every note and error of a row, `kl:`/`w1:`-prefixed, joined by `; `.
 pub fn row_notes(r: &LayerRow) -> String {
     let mut notes = Vec::new();
-    for (tag, e) in [("kl", &r.kl), ("w1", &r.w1)] {
+    let mi = [("mi_ty", &r.mi_ty), ("mi_xt", &r.mi_xt)];
+    let mi = mi.iter().filter_map(|(t, e)| e.as_ref().map(|e| (*t, e)));
+    for (tag, e) in [("kl", &r.kl), ("w1", &r.w1)].into_iter().chain(mi) {
         if let Some(err) = &e.error {
             notes.push(format!("{tag}: {err}"));
         }
         notes.extend(e.notes.iter().map(|n| format!("{tag}: {n}")));
     }
     notes.join("; ")
+}
+
+/// A field of an optional estimate, NaN (an empty-looking `NaN` cell) when not measured.
+fn mi(e: &Option<funnel_metrics::Estimate>, f: fn(&funnel_metrics::Estimate) -> f64) -> f64 {
+    e.as_ref().map_or(f64::NAN, f)
 }
 
 pub fn layers_csv(rows: &[LayerRow]) -> Vec<u8> {
@@ -200,6 +217,16 @@ pub fn layers_csv(rows: &[LayerRow]) -> Vec<u8> {
             lipschitz: r.lipschitz,
             w1_bound: r.w1_bound,
             kl_rise: r.kl_rise,
+            mi_ty: mi(&r.mi_ty, |e| e.value),
+            mi_ty_lo: mi(&r.mi_ty, |e| e.lo),
+            mi_ty_hi: mi(&r.mi_ty, |e| e.hi),
+            mi_ty_null: mi(&r.mi_ty, |e| e.null),
+            mi_ty_estimator: r.mi_ty.as_ref().map_or("", |e| e.estimator.as_str()),
+            mi_xt: mi(&r.mi_xt, |e| e.value),
+            mi_xt_lo: mi(&r.mi_xt, |e| e.lo),
+            mi_xt_hi: mi(&r.mi_xt, |e| e.hi),
+            mi_xt_estimator: r.mi_xt.as_ref().map_or("", |e| e.estimator.as_str()),
+            mi_points: r.mi_ty.as_ref().map_or(0, |e| e.points_train),
             notes: row_notes(r),
         })
         .expect("writing CSV to memory cannot fail");

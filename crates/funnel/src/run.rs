@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use burn::module::Module;
 use funnel_metrics::lipschitz::lipschitz_constants;
-use funnel_metrics::probe::capture;
-use funnel_metrics::{assemble, layer_divergence, LayerRow};
-use funnel_model::{derive_seed, LayeredModel, Stochastic};
+use funnel_metrics::mi::{input_information, label_information};
+use funnel_metrics::probe::capture_with_pre_noise;
+use funnel_metrics::{assemble, layer_divergence, LayerRow, NoisyLayer};
+use funnel_model::{derive_seed, LayerInfo, LayeredModel, Regularizer, Stochastic};
 use funnel_train::{evaluate, train, EpochRecord, EvalSettings, Gap, TrainError};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::info;
@@ -58,6 +59,14 @@ fn io_err(what: &str) -> impl Fn(std::io::Error) -> CliError + '_ {
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
+}
+
+/// The std of the Gaussian noise a layer adds when it is measured, if any.
+fn noise_std(info: &LayerInfo, mode: Stochastic) -> Option<f64> {
+    match info.regularizer {
+        Regularizer::GaussianNoise { std } if std > 0.0 && mode.is_active() => Some(std),
+        _ => None,
+    }
 }
 
 /// Runs the whole pipeline; returns whether the run succeeded or failed (e.g. diverged).
@@ -239,23 +248,53 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
 
     // ---- capture every layer of the chosen examples
     let t = Instant::now();
+    let layers_info = model.layers();
     let tr_labels: Vec<usize> = tr_idx.iter().map(|&i| split.train.y[i]).collect();
     let te_labels: Vec<usize> = te_idx.iter().map(|&i| split.test.y[i]).collect();
     device.seed(derive_seed(seed, "capture"));
-    let tr_clouds = capture(
+    let (tr_clouds, tr_pre) = capture_with_pre_noise(
         &model,
         split.train.features_of(&tr_idx, &device),
         &tr_labels,
         classes,
         mode,
     );
-    let te_clouds = capture(
+    let (te_clouds, te_pre) = capture_with_pre_noise(
         &model,
         split.test.features_of(&te_idx, &device),
         &te_labels,
         classes,
         mode,
     );
+    // I(X; T_l) needs several pre-noise draws of each training example (independent upstream
+    // noise): the capture subset again, every example repeated `mc_draws` times in a row
+    let metrics = &config.metrics;
+    let want_xt = metrics.mi && (tr_pre.iter().any(Option::is_some) || metrics.beta.is_some());
+    let group = metrics.mc_draws;
+    let xt_centres: Vec<Option<(funnel_metrics::Cloud, f64)>> = if want_xt {
+        let rep: Vec<usize> = tr_idx
+            .iter()
+            .flat_map(|&i| std::iter::repeat_n(i, group))
+            .collect();
+        let rep_labels: Vec<usize> = rep.iter().map(|&i| split.train.y[i]).collect();
+        let (outs, pres) = capture_with_pre_noise(
+            &model,
+            split.train.features_of(&rep, &device),
+            &rep_labels,
+            classes,
+            mode,
+        );
+        outs.into_iter()
+            .zip(pres)
+            .zip(&layers_info)
+            .map(|((out, pre), info)| match (pre, noise_std(info, mode)) {
+                (Some(pre), Some(std)) => Some((pre, std)),
+                _ => metrics.beta.map(|b| (out, b)),
+            })
+            .collect()
+    } else {
+        vec![None; tr_clouds.len()]
+    };
     let capture_s = secs(t.elapsed());
     info!(
         points_train = tr_idx.len(),
@@ -278,14 +317,30 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
             config.metrics.kl_name(),
             config.metrics.w1_name()
         ));
-        let div = layer_divergence(
-            tr,
-            te,
-            &config.metrics,
-            None,
-            &device,
-            derive_seed(seed, &format!("layer-{l}")),
-        );
+        let beta = noise_std(&layers[l], mode);
+        let noise = match (beta, &tr_pre[l], &te_pre[l]) {
+            (Some(beta), Some(train_pre), Some(test_pre)) => Some(NoisyLayer {
+                beta,
+                train_pre,
+                test_pre,
+            }),
+            _ => None,
+        };
+        let layer_seed = derive_seed(seed, &format!("layer-{l}"));
+        let mut div = layer_divergence(tr, te, &config.metrics, noise, &device, layer_seed);
+        if config.metrics.mi {
+            let pre = noise.map(|n| (n.train_pre, n.beta));
+            div.mi_ty = Some(label_information(
+                tr,
+                pre,
+                &config.metrics,
+                &device,
+                layer_seed,
+            ));
+            div.mi_xt = xt_centres[l].as_ref().map(|(centres, beta)| {
+                input_information(centres, group, *beta, &config.metrics, &device, layer_seed)
+            });
+        }
         info!(
             layer = l,
             rank = div.rank,
