@@ -10,6 +10,7 @@ mod prepare;
 mod report;
 mod results;
 mod run;
+mod selftest;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -31,6 +32,9 @@ enum Command {
     /// Train a network from a config, capture every layer on the training and the test set,
     /// estimate per-layer KL and W1 with null baselines and CIs, and write the bounds.
     Run(run::RunArgs),
+    /// Check every estimator against closed forms (Gaussian pairs, shifted Gaussians, 1-D
+    /// pairs, uniform boxes) and exit 3 when one leaves its documented tolerance.
+    Selftest(selftest::SelftestArgs),
 }
 
 /// How a command failed; decides the exit code.
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Selftest(args) => selftest::selftest(&args),
     };
     match result {
         Ok(report::Status::Ok) => ExitCode::SUCCESS,
