@@ -119,6 +119,20 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
         ));
     }
     let metrics = &config.metrics;
+    // the smoothed KL needs a noise std on every layer: the model's own noise (measured with
+    // stochastic layers active) covers only its hidden layers
+    let noisy = matches!(config.model.regularizer, Regularizer::GaussianNoise { std } if std > 0.0)
+        && metrics.stochastic_layers.is_active();
+    if metrics.kl == KlEstimator::Smoothed && metrics.beta.is_none() {
+        return Err(bad(
+            "metrics.kl",
+            if noisy {
+                "`smoothed` on every layer needs metrics.beta for the input and logits layers, which carry no noise of their own; set metrics.beta, or use kl = \"auto\" (smoothed on the noisy layers only)".into()
+            } else {
+                "`smoothed` needs a noise std: the model has no active gaussian_noise regularizer, so set metrics.beta".into()
+            },
+        ));
+    }
     let need = match metrics.kl {
         KlEstimator::Knn | KlEstimator::Auto => 2 * (metrics.k + 1),
         KlEstimator::Gaussian | KlEstimator::Smoothed => 2 * gaussian_min_points(1),

@@ -36,14 +36,14 @@ use crate::CliError;
 /// Arguments of `funnel selftest`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SelftestArgs {
-    /// Only n = 1000 and d ≤ 16 (a few seconds instead of a minute or two).
+    /// Only n = 1000 and d ≤ 4 (seconds instead of minutes).
     #[arg(long)]
     pub quick: bool,
     /// Half-sample resamples per estimate for the intervals.
     #[arg(long, default_value_t = 10)]
     pub bootstrap: usize,
-    /// Multiplies every tolerance (e.g. 0.5 for a stricter panel; 0 makes every check fail,
-    /// to see the exit code).
+    /// Multiplies every bias tolerance (e.g. 0.5 for a stricter panel; 0 checks the
+    /// intervals alone).
     #[arg(long, default_value_t = 1.0)]
     pub tolerance_scale: f64,
     #[arg(long, value_enum, default_value_t = BackendName::Ndarray)]
@@ -109,6 +109,23 @@ fn spec(kl: KlEstimator, w1: W1Estimator, bootstrap: usize) -> MetricsSpec {
         bootstrap,
         max_points: 10_000_000,
         ..MetricsSpec::default()
+    }
+}
+
+/// The verdict of one row: `info` without a tolerance; `pass` when the truth lies in the
+/// interval widened by `tolerance`·|truth| on each side; `FAIL` otherwise or on an error.
+fn verdict(truth: f64, est: &Estimate, tolerance: Option<f64>) -> &'static str {
+    match (tolerance, &est.error) {
+        (None, _) => "info",
+        (Some(_), Some(_)) => "FAIL (error)",
+        (Some(t), None) => {
+            let slack = t * truth.abs();
+            if est.lo - slack <= truth && truth <= est.hi + slack {
+                "pass"
+            } else {
+                "FAIL"
+            }
+        }
     }
 }
 
@@ -188,7 +205,7 @@ pub fn selftest(args: &SelftestArgs) -> Result<Status, CliError> {
     // shifted Gaussians: W1 = ‖Δ‖, sliced = ‖Δ‖·E|θ₁|
     for &n in sizes {
         for d in [1usize, 2, 8, 32] {
-            if args.quick && d > 8 {
+            if args.quick && d > 2 {
                 continue;
             }
             let mut rng = next();
@@ -285,24 +302,17 @@ pub fn selftest(args: &SelftestArgs) -> Result<Status, CliError> {
     for r in &rows {
         let rel = (r.est.value - r.truth).abs() / r.truth.abs();
         let covers = r.est.lo <= r.truth && r.truth <= r.est.hi;
-        let verdict = match (&r.est.error, r.tolerance) {
-            (Some(_), Some(_)) => {
-                failed += 1;
-                checked += 1;
-                "FAIL (error)"
-            }
-            (_, Some(t)) => {
-                checked += 1;
-                let slack = t * args.tolerance_scale * r.truth.abs();
-                if r.est.lo - slack <= r.truth && r.truth <= r.est.hi + slack {
-                    "pass"
-                } else {
-                    failed += 1;
-                    "FAIL"
-                }
-            }
-            (_, None) => "info",
-        };
+        let verdict = verdict(
+            r.truth,
+            &r.est,
+            r.tolerance.map(|t| t * args.tolerance_scale),
+        );
+        if verdict != "info" {
+            checked += 1;
+        }
+        if verdict.starts_with("FAIL") {
+            failed += 1;
+        }
         let _ = writeln!(
             out,
             "{:<26} {:<34} {:>6} {:>3} {:>9.4} {:>9.4} {:>21} {:>6} {:>7.1}% {:>6}  {}",
@@ -357,5 +367,49 @@ mod tests {
         assert!((w1_normal_1d(0.0, 2.0) - (2.0 / std::f64::consts::PI).sqrt()).abs() < 1e-12);
         // the KL of the panel's pairs (README): 0.628 for d = 1
         assert!((kl_isotropic(1, 1.0, 1.5, 2.25) - 0.628).abs() < 1e-3);
+    }
+
+    fn est(value: f64, lo: f64, hi: f64, error: Option<&str>) -> Estimate {
+        Estimate {
+            value,
+            lo,
+            hi,
+            null: 0.0,
+            estimator: "x".into(),
+            bias: funnel_metrics::Bias::Estimate,
+            points_train: 10,
+            points_test: 10,
+            dims: 1,
+            resamples: 5,
+            label_term: 0.0,
+            seconds: 0.0,
+            notes: vec![],
+            error: error.map(String::from),
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        // inside the interval: pass even with zero tolerance
+        assert_eq!(verdict(1.0, &est(1.1, 0.95, 1.2, None), Some(0.0)), "pass");
+        // outside the interval but within the bias slack: pass; beyond it: FAIL
+        assert_eq!(verdict(1.0, &est(1.2, 1.08, 1.3, None), Some(0.10)), "pass");
+        assert_eq!(verdict(1.0, &est(1.2, 1.12, 1.3, None), Some(0.10)), "FAIL");
+        assert_eq!(verdict(1.0, &est(0.8, 0.7, 0.88, None), Some(0.10)), "FAIL");
+        // errors fail checked rows; untoleranced rows are information
+        assert_eq!(
+            verdict(
+                1.0,
+                &est(f64::NAN, f64::NAN, f64::NAN, Some("boom")),
+                Some(0.1)
+            ),
+            "FAIL (error)"
+        );
+        assert_eq!(verdict(1.0, &est(9.0, 8.0, 10.0, None), None), "info");
+        // a NaN interval never passes
+        assert_eq!(
+            verdict(1.0, &est(1.0, f64::NAN, f64::NAN, None), Some(0.1)),
+            "FAIL"
+        );
     }
 }

@@ -271,6 +271,81 @@ fn bad_input_names_the_key_exits_2_and_writes_nothing() {
         "unknown field",
     );
     assert_rejected("name = \"x\"\n[data\n", &[], "bad.toml:2");
+    // metrics keys of the estimator library
+    assert_rejected(TINY, &["--set", "metrics.kl=\"smoothed\""], "metrics.beta");
+    assert_rejected(TINY, &["--set", "metrics.beta=-1"], "beta");
+    assert_rejected(
+        TINY,
+        &["--set", "metrics.sinkhorn_epsilon=0"],
+        "sinkhorn_epsilon",
+    );
+    assert_rejected(TINY, &["--set", "metrics.mc_draws=0"], "mc_draws");
+    assert_rejected(TINY, &["--set", "metrics.kl=\"kde\""], "unknown variant");
+}
+
+#[test]
+fn a_noisy_network_gets_smoothed_kl_sinkhorn_and_both_mutual_informations() {
+    let dir = tempfile::tempdir().unwrap();
+    let noisy = TINY
+        .replace(
+            "regularizer = { kind = \"dropout\", p = 0.2 }",
+            "regularizer = { kind = \"gaussian_noise\", std = 0.3 }",
+        )
+        .replace(
+            "bootstrap = 6",
+            "bootstrap = 4\nw1 = \"sinkhorn\"\nmc_draws = 2",
+        );
+    let cfg = write_config(dir.path(), "noisy.toml", &noisy);
+    let out = dir.path().join("out");
+    let o = funnel(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let run = &runs(&out, "tiny")[0];
+    let mut rdr = csv::Reader::from_path(run.join("layers.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    for (l, r) in rows.iter().enumerate() {
+        let v = |c: &str| r[col(c)].parse::<f64>().unwrap();
+        let hidden = l == 1 || l == 2;
+        // hidden layers carry the noise: smoothed KL and I(X; T); input and logits do not
+        assert_eq!(
+            r[col("kl_estimator")].starts_with("smoothed(β=0.3)"),
+            hidden,
+            "layer {l}: {}",
+            &r[col("kl_estimator")]
+        );
+        assert_eq!(v("mi_xt").is_finite(), hidden, "layer {l}");
+        assert!(
+            v("mi_ty").is_finite() && v("mi_ty_lo") <= v("mi_ty_hi"),
+            "layer {l}"
+        );
+        // I(T; Y) ≤ H(Y) = ln 2 up to estimator noise; I(X; T) ≤ ln(points)
+        assert!(v("mi_ty") < 2f64.ln() + 0.3, "layer {l}: {}", v("mi_ty"));
+        if hidden {
+            assert!(
+                v("mi_xt") > 0.0 && v("mi_xt") <= (300f64).ln() + 0.1,
+                "layer {l}"
+            );
+        }
+        assert_eq!(&r[col("w1_bias")], "upper_bound");
+        assert!(r[col("w1_estimator")].starts_with("sinkhorn"));
+    }
+}
+
+#[test]
+fn the_quick_selftest_passes() {
+    let o = funnel(&["selftest", "--quick", "--bootstrap", "6"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("pass") && !out.contains("FAIL"), "{out}");
+    for case in [
+        "KL gaussian pair",
+        "KL smoothed pair",
+        "W1 shifted gaussians",
+        "KL uniform boxes",
+    ] {
+        assert!(out.contains(case), "missing {case}: {out}");
+    }
 }
 
 #[test]
