@@ -54,8 +54,8 @@ pub struct SinkhornValue {
 }
 
 /// Marginal error at which a stage stops (the rounding repairs whatever is left).
-const STAGE_TOLERANCE: f64 = 1e-3;
-const FINAL_TOLERANCE: f64 = 1e-5;
+const STAGE_TOLERANCE: f64 = 1e-2;
+const FINAL_TOLERANCE: f64 = 1e-4;
 
 /// Pairs sampled to estimate the mean distance that ε is relative to.
 const MEAN_PAIRS: usize = 20_000;
