@@ -311,12 +311,25 @@ pub struct NoisyLayer<'a> {
     pub test_pre: &'a Cloud,
 }
 
-/// The KL estimator `spec.kl` stands for on a layer of span rank `rank`; `noisy` says whether
-/// the layer has Gaussian noise of its own (`auto` then smooths).
-pub fn resolve_kl(spec: &MetricsSpec, rank: usize, noisy: bool) -> KlEstimator {
+/// What the estimators may know about a layer beyond its points.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LayerContext<'a> {
+    /// The layer adds Gaussian noise: its pre-noise clouds and β.
+    pub noise: Option<NoisyLayer<'a>>,
+    /// The layer applies a non-linear activation, so its clouds are not Gaussian even for
+    /// Gaussian inputs (ReLU clouds have faces and atoms on which a Gaussian fit is singular):
+    /// `auto` keeps kNN at every rank. `false` for linear layers, the input and the logits,
+    /// and for clouds of unknown origin.
+    pub nonlinear: bool,
+}
+
+/// The KL estimator `spec.kl` stands for on a layer of span rank `rank`: `auto` is `smoothed`
+/// on a layer with Gaussian noise of its own, `knn` at rank ≤ [`AUTO_KNN_MAX_RANK`] or on a
+/// non-linear layer, `gaussian` otherwise (see `funnel selftest`).
+pub fn resolve_kl(spec: &MetricsSpec, rank: usize, noisy: bool, nonlinear: bool) -> KlEstimator {
     match spec.kl {
         KlEstimator::Auto if noisy => KlEstimator::Smoothed,
-        KlEstimator::Auto if rank <= AUTO_KNN_MAX_RANK => KlEstimator::Knn,
+        KlEstimator::Auto if rank <= AUTO_KNN_MAX_RANK || nonlinear => KlEstimator::Knn,
         KlEstimator::Auto => KlEstimator::Gaussian,
         other => other,
     }
@@ -330,7 +343,7 @@ pub fn layer_divergence(
     train: &Cloud,
     test: &Cloud,
     spec: &MetricsSpec,
-    noise: Option<NoisyLayer<'_>>,
+    layer: LayerContext<'_>,
     device: &Device,
     seed: u64,
 ) -> LayerDivergence {
@@ -393,6 +406,7 @@ pub fn layer_divergence(
     }
     // the smoothed KL works on the pre-noise clouds of a noisy layer (same examples, so the
     // same class sizes and halves)
+    let noise = layer.noise;
     let noisy = noise.is_some();
     let pre_classes: Option<Vec<ClassPair>> = match noise {
         Some(nl) => {
@@ -444,7 +458,7 @@ pub fn layer_divergence(
     let null_label_kl = categorical(&pa, &pb).unwrap_or(f64::INFINITY);
 
     let k = spec.k;
-    let kl_kind = resolve_kl(spec, rank, noisy);
+    let kl_kind = resolve_kl(spec, rank, noisy, layer.nonlinear);
     let beta = noise.map(|n| n.beta).or(spec.beta);
     let kl_name = MetricsSpec {
         kl: kl_kind,

@@ -31,7 +31,9 @@ pub mod w1;
 
 pub use bounds::{assemble, Bounds, LayerRow};
 pub use cloud::{Cloud, Points};
-pub use divergence::{layer_divergence, resolve_kl, Bias, Estimate, LayerDivergence, NoisyLayer};
+pub use divergence::{
+    layer_divergence, resolve_kl, Bias, Estimate, LayerContext, LayerDivergence, NoisyLayer,
+};
 pub use spec::{KlEstimator, MetricsSpec, W1Estimator, AUTO_KNN_MAX_RANK};
 
 /// Why an estimator produced no value.

@@ -148,17 +148,19 @@ fn gaussian_class_mi(
 }
 
 /// I(T; Y) of one layer's training cloud. `noise` = (pre-noise cloud, β) for a layer with
-/// Gaussian noise, whose `auto` estimator is the smoothed KL.
+/// Gaussian noise, whose `auto` estimator is the smoothed KL; `nonlinear` as in
+/// [`crate::LayerContext`].
 pub fn label_information(
     train: &Cloud,
     noise: Option<(&Cloud, f64)>,
+    nonlinear: bool,
     spec: &MetricsSpec,
     device: &Device,
     seed: u64,
 ) -> Estimate {
     let start = Instant::now();
     let probe = Span::of(&[&Coords::from_points(&train.points)]);
-    let kind = resolve_kl(spec, probe.rank(), noise.is_some());
+    let kind = resolve_kl(spec, probe.rank(), noise.is_some(), nonlinear);
     let beta = noise.map(|n| n.1).or(spec.beta);
     let name = MetricsSpec {
         kl: kind,

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KlEstimator {
-    /// Per layer: `smoothed` on layers with Gaussian noise, `knn` on layers of span rank ≤
-    /// [`AUTO_KNN_MAX_RANK`], `gaussian` above (from the closed-form panel of `funnel selftest`).
+    /// Per layer: `smoothed` on layers with Gaussian noise, `gaussian` on linear layers of span
+    /// rank > [`AUTO_KNN_MAX_RANK`], `knn` otherwise (from the closed-form panel of
+    /// `funnel selftest`); see [`crate::resolve_kl`].
     Auto,
     /// Wang–Kulkarni–Verdú k-nearest-neighbour estimator.
     Knn,
@@ -19,7 +20,8 @@ pub enum KlEstimator {
     Smoothed,
 }
 
-/// Largest span rank at which `kl = "auto"` uses the kNN estimator; above it, `gaussian`.
+/// Largest span rank at which `kl = "auto"` uses the kNN estimator on a linear layer; above
+/// it, `gaussian`.
 pub const AUTO_KNN_MAX_RANK: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use funnel_metrics::span::Coords;
 use funnel_metrics::{
-    kl, layer_divergence, w1, Cloud, KlEstimator, MetricsSpec, Points, W1Estimator,
+    kl, layer_divergence, w1, Cloud, KlEstimator, LayerContext, MetricsSpec, Points, W1Estimator,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -269,7 +269,7 @@ fn class_conditional_kl_adds_the_label_term() {
         &train,
         &test,
         &spec(KlEstimator::Gaussian, W1Estimator::Exact, 0),
-        None,
+        LayerContext::default(),
         &device(),
         1,
     );
@@ -305,7 +305,7 @@ fn null_baseline_is_near_zero_for_identical_distributions() {
             &cloud(&tr, labels.clone(), 2),
             &cloud(&te, labels, 2),
             &spec(KlEstimator::Knn, W1Estimator::Sliced, 0),
-            None,
+            LayerContext::default(),
             &device(),
             t,
         );
@@ -339,7 +339,7 @@ fn bootstrap_interval_covers_the_truth_in_most_trials() {
             &cloud(&p, labels.clone(), 1),
             &cloud(&q, labels, 1),
             &spec(KlEstimator::Gaussian, W1Estimator::Sliced, 60),
-            None,
+            LayerContext::default(),
             &device(),
             t,
         );
@@ -365,7 +365,7 @@ fn degenerate_clouds_give_errors_or_documented_values_never_panics() {
         &c,
         &c,
         &spec(KlEstimator::Knn, W1Estimator::Exact, 5),
-        None,
+        LayerContext::default(),
         &dev,
         0,
     );
@@ -378,7 +378,7 @@ fn degenerate_clouds_give_errors_or_documented_values_never_panics() {
         &s,
         &s,
         &spec(KlEstimator::Knn, W1Estimator::Exact, 5),
-        None,
+        LayerContext::default(),
         &dev,
         0,
     );
@@ -398,7 +398,7 @@ fn degenerate_clouds_give_errors_or_documented_values_never_panics() {
         &cc,
         &cc,
         &spec(KlEstimator::Gaussian, W1Estimator::Exact, 3),
-        None,
+        LayerContext::default(),
         &dev,
         0,
     );
@@ -417,7 +417,7 @@ fn degenerate_clouds_give_errors_or_documented_values_never_panics() {
         &tr,
         &te,
         &spec(KlEstimator::Knn, W1Estimator::Exact, 3),
-        None,
+        LayerContext::default(),
         &dev,
         0,
     );
@@ -430,7 +430,7 @@ fn degenerate_clouds_give_errors_or_documented_values_never_panics() {
         &nc,
         &nc,
         &spec(KlEstimator::Knn, W1Estimator::Sliced, 3),
-        None,
+        LayerContext::default(),
         &dev,
         0,
     );

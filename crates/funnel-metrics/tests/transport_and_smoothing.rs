@@ -152,6 +152,7 @@ mod information {
             let far = label_information(
                 &cloud(&join(&a, &b), labels.clone(), 2),
                 None,
+                false,
                 &spec(kind),
                 &device(),
                 1,
@@ -169,6 +170,7 @@ mod information {
             let same = label_information(
                 &cloud(&join(&a, &c), labels.clone(), 2),
                 None,
+                false,
                 &spec(kind),
                 &device(),
                 1,
@@ -181,7 +183,14 @@ mod information {
             beta: Some(0.5),
             ..spec(KlEstimator::Smoothed)
         };
-        let far = label_information(&cloud(&join(&a, &b), labels, 2), None, &s, &device(), 1);
+        let far = label_information(
+            &cloud(&join(&a, &b), labels, 2),
+            None,
+            false,
+            &s,
+            &device(),
+            1,
+        );
         assert!(
             (far.value - 2f64.ln()).abs() < 0.02,
             "smoothed: {}",
@@ -224,8 +233,8 @@ mod degenerate {
     use super::*;
     use funnel_metrics::mi::{input_information, label_information};
     use funnel_metrics::{
-        layer_divergence, resolve_kl, Cloud, KlEstimator, MetricsSpec, NoisyLayer, Points,
-        W1Estimator,
+        layer_divergence, resolve_kl, Cloud, KlEstimator, LayerContext, MetricsSpec, NoisyLayer,
+        Points, W1Estimator,
     };
 
     fn cloud(data: Vec<f32>, n: usize, d: usize, labels: Vec<usize>, k: usize) -> Cloud {
@@ -246,14 +255,16 @@ mod degenerate {
     fn auto_resolves_by_noise_and_rank() {
         let s = MetricsSpec::default();
         assert_eq!(s.kl, KlEstimator::Auto);
-        assert_eq!(resolve_kl(&s, 3, true), KlEstimator::Smoothed);
-        assert_eq!(resolve_kl(&s, 8, false), KlEstimator::Knn);
-        assert_eq!(resolve_kl(&s, 9, false), KlEstimator::Gaussian);
+        assert_eq!(resolve_kl(&s, 3, true, true), KlEstimator::Smoothed);
+        assert_eq!(resolve_kl(&s, 8, false, false), KlEstimator::Knn);
+        assert_eq!(resolve_kl(&s, 9, false, false), KlEstimator::Gaussian);
+        // non-linear layers keep kNN at every rank
+        assert_eq!(resolve_kl(&s, 64, false, true), KlEstimator::Knn);
         let g = MetricsSpec {
             kl: KlEstimator::Gaussian,
             ..s
         };
-        assert_eq!(resolve_kl(&g, 2, true), KlEstimator::Gaussian);
+        assert_eq!(resolve_kl(&g, 2, true, true), KlEstimator::Gaussian);
     }
 
     #[test]
@@ -261,16 +272,16 @@ mod degenerate {
         let dev = device();
         // all points equal: KL 0, W1 0, I(T;Y) 0
         let same = cloud(vec![1.5; 40], 20, 2, [vec![0; 10], vec![1; 10]].concat(), 2);
-        let out = layer_divergence(&same, &same, &spec(), None, &dev, 1);
+        let out = layer_divergence(&same, &same, &spec(), LayerContext::default(), &dev, 1);
         assert_eq!((out.kl.value, out.w1.value), (0.0, 0.0), "{out:?}");
-        let mi = label_information(&same, None, &spec(), &dev, 1);
+        let mi = label_information(&same, None, false, &spec(), &dev, 1);
         assert_eq!(mi.value, 0.0, "{mi:?}");
         // a constant column next to a varying one: the span drops it
         let mut rng = ChaCha8Rng::seed_from_u64(31);
         let varying = normal(60, 1, 0.0, 1.0, &mut rng);
         let data: Vec<f32> = varying.data.iter().flat_map(|v| [*v as f32, 7.0]).collect();
         let c = cloud(data, 60, 2, vec![0; 60], 1);
-        let out = layer_divergence(&c, &c, &spec(), None, &dev, 1);
+        let out = layer_divergence(&c, &c, &spec(), LayerContext::default(), &dev, 1);
         assert!(out.kl.error.is_none() && out.w1.error.is_none(), "{out:?}");
         assert_eq!(out.rank, 1);
         assert!(
@@ -282,10 +293,10 @@ mod degenerate {
         let mut nan = vec![0.5f32; 40];
         nan[3] = f32::NAN;
         let bad = cloud(nan, 20, 2, vec![0; 20], 1);
-        let out = layer_divergence(&bad, &bad, &spec(), None, &dev, 1);
+        let out = layer_divergence(&bad, &bad, &spec(), LayerContext::default(), &dev, 1);
         assert!(out.kl.error.as_deref().unwrap().contains("non-finite"));
         assert!(out.w1.error.is_some());
-        assert!(label_information(&bad, None, &spec(), &dev, 1)
+        assert!(label_information(&bad, None, false, &spec(), &dev, 1)
             .error
             .is_some());
         assert!(input_information(&bad, 1, 0.5, &spec(), &dev, 1)
@@ -301,19 +312,29 @@ mod degenerate {
             train_pre: &other,
             test_pre: &other,
         };
-        let out = layer_divergence(&same, &same, &spec(), Some(noise), &dev, 1);
+        let out = layer_divergence(
+            &same,
+            &same,
+            &spec(),
+            LayerContext {
+                noise: Some(noise),
+                nonlinear: false,
+            },
+            &dev,
+            1,
+        );
         assert!(out.kl.error.as_deref().unwrap().contains("same examples"));
         // a class present in training but absent from the test cloud: infinite, an error
         let tr = cloud(vec![0.0, 1.0, 2.0, 3.0], 4, 1, vec![0, 0, 1, 1], 2);
         let te = cloud(vec![0.0, 1.0, 2.0, 3.0], 4, 1, vec![0, 0, 0, 0], 2);
-        let out = layer_divergence(&tr, &te, &spec(), None, &dev, 1);
+        let out = layer_divergence(&tr, &te, &spec(), LayerContext::default(), &dev, 1);
         assert!(out.kl.error.as_deref().unwrap().contains("class 1"));
         // smoothed KL without any β
         let no_beta = MetricsSpec {
             beta: None,
             ..spec()
         };
-        let out = layer_divergence(&c, &c, &no_beta, None, &dev, 1);
+        let out = layer_divergence(&c, &c, &no_beta, LayerContext::default(), &dev, 1);
         assert!(
             out.kl.error.as_deref().unwrap().contains("beta"),
             "{:?}",

@@ -9,8 +9,8 @@ use burn::module::Module;
 use funnel_metrics::lipschitz::lipschitz_constants;
 use funnel_metrics::mi::{input_information, label_information};
 use funnel_metrics::probe::capture_with_pre_noise;
-use funnel_metrics::{assemble, layer_divergence, LayerRow, NoisyLayer};
-use funnel_model::{derive_seed, LayerInfo, LayeredModel, Regularizer, Stochastic};
+use funnel_metrics::{assemble, layer_divergence, LayerContext, LayerRow, NoisyLayer};
+use funnel_model::{derive_seed, Activation, LayerInfo, LayeredModel, Regularizer, Stochastic};
 use funnel_train::{evaluate, train, EpochRecord, EvalSettings, Gap, TrainError};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::info;
@@ -327,12 +327,16 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
             _ => None,
         };
         let layer_seed = derive_seed(seed, &format!("layer-{l}"));
-        let mut div = layer_divergence(tr, te, &config.metrics, noise, &device, layer_seed);
+        // the input, the logits and identity layers are linear maps of the data
+        let nonlinear = layers[l].activation != Activation::Identity;
+        let context = LayerContext { noise, nonlinear };
+        let mut div = layer_divergence(tr, te, &config.metrics, context, &device, layer_seed);
         if config.metrics.mi {
             let pre = noise.map(|n| (n.train_pre, n.beta));
             div.mi_ty = Some(label_information(
                 tr,
                 pre,
+                nonlinear,
                 &config.metrics,
                 &device,
                 layer_seed,

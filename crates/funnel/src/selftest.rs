@@ -16,12 +16,12 @@
 //! reports, plus the documented bias. (A bare relative-error threshold would fail a correct
 //! estimator on an unlucky sample at n = 1000, and pass a biased one at n = 10 000.) Rows
 //! without a tolerance are shown for information (e.g. the kNN bias in high dimension, which
-//! is why `auto` switches to `gaussian` above rank 8). Exit code 3 when any checked row misses.
+//! is why `auto` switches to `gaussian` above rank 8 on linear layers). Exit code 3 when any checked row misses.
 
 use std::io::Write;
 
 use funnel_metrics::{
-    layer_divergence, Cloud, Estimate, KlEstimator, MetricsSpec, Points, W1Estimator,
+    layer_divergence, Cloud, Estimate, KlEstimator, LayerContext, MetricsSpec, Points, W1Estimator,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -156,7 +156,9 @@ pub fn selftest(args: &SelftestArgs) -> Result<Status, CliError> {
         seed += 1;
         ChaCha8Rng::seed_from_u64(seed)
     };
-    let run = |p: &Cloud, q: &Cloud, s: &MetricsSpec| layer_divergence(p, q, s, None, &device, 17);
+    let run = |p: &Cloud, q: &Cloud, s: &MetricsSpec| {
+        layer_divergence(p, q, s, LayerContext::default(), &device, 17)
+    };
     let pb = indicatif::ProgressBar::new_spinner();
     pb.set_message("closed-form panel");
 
