@@ -1,7 +1,7 @@
 //! Funnel's estimators against their Python peers on identical seeded inputs.
 //!
-//! `cargo bench --workspace --bench peers [-- CASE...]` (cases: `exact`, `knn`, `sliced`; all
-//! by default; `--repeat N` times each side N times and keeps the fastest). The inputs are
+//! `cargo bench --workspace --bench peers [-- CASE...]` (cases: `exact`, `knn`, `sliced`, all
+//! run by default, and `exact-large` (n = 5000 and 10 000), run only when named; `--repeat N` times each side N times and keeps the fastest). The inputs are
 //! written as `.npy` files to a temporary folder and `benches/peers.py` times POT / scipy on
 //! them; without `python3`, POT or scipy the peer columns are skipped with a note. Prints one
 //! table row per case: times, their ratio, both values, their relative difference, the target
@@ -158,7 +158,7 @@ fn main() {
             _ => {}
         }
     }
-    let wanted = |c: &str| cases.is_empty() || cases.iter().any(|w| w == c);
+    let wanted = |c: &str| cases.iter().any(|w| w == c) || (cases.is_empty() && c != "exact-large");
     let dir: PathBuf = std::env::temp_dir().join(format!("funnel-peers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let python = Command::new("python3")
@@ -198,6 +198,34 @@ fn main() {
                 ours,
                 value: v,
                 peer: peer("emd", &[]),
+                max_ratio: 0.5,
+                agree: Box::new(|v, p| (v - p.value).abs() <= 1e-6 * p.value.abs()),
+                agree_text: "rel ≤ 1e-6".into(),
+            });
+        }
+    }
+    if wanted("exact-large") {
+        // size and memory check above the peer comparison: n = 5000 against POT, 10 000 alone
+        // (an 800 MB cost matrix; POT's simplex would take minutes)
+        for n in [5000, 10_000] {
+            let d = 32;
+            let (x, y) = (gaussian(n, d, 0.0, 7), gaussian(n, d, 0.3, 8));
+            save(&x, &y);
+            let (ours, v) = time(repeat, || {
+                let mut rng = ChaCha8Rng::seed_from_u64(0);
+                w1::exact(&x, &y, n, &mut rng).expect("exact W1").value
+            });
+            rows.push(Row {
+                case: "exact W1 vs ot.emd2",
+                n,
+                d,
+                ours,
+                value: v,
+                peer: if n <= 5000 {
+                    peer("emd", &[])
+                } else {
+                    Err("peer not run at this size".into())
+                },
                 max_ratio: 0.5,
                 agree: Box::new(|v, p| (v - p.value).abs() <= 1e-6 * p.value.abs()),
                 agree_text: "rel ≤ 1e-6".into(),
