@@ -227,15 +227,18 @@ impl Solver<'_> {
     /// Shortest augmenting paths (Dijkstra over reduced costs) from every row in `free`.
     fn augment(&mut self, free: &[usize]) {
         let n = self.n;
-        let mut pred = vec![0usize; n];
-        let mut cols: Vec<usize> = (0..n).collect();
-        let mut d = vec![0.0f64; n];
+        let mut w = Search {
+            pred: vec![0; n],
+            d: vec![0.0; n],
+            scan: Vec::with_capacity(n),
+            done: Vec::with_capacity(n),
+        };
         for &start in free {
-            let sink = self.find_path(start, &mut pred, &mut cols, &mut d);
+            let sink = self.find_path(start, &mut w);
             // flip the path: each column on it takes its predecessor row
             let mut j = sink;
             loop {
-                let i = pred[j];
+                let i = w.pred[j];
                 self.y[j] = i;
                 std::mem::swap(&mut self.x[i], &mut j);
                 if i == start {
@@ -247,90 +250,91 @@ impl Solver<'_> {
 
     /// Dijkstra from free row `start` over the columns: `d[j]` is the length of the shortest
     /// alternating path to column j in reduced costs c_ij − v_j − (c_{i,x_i} − v_{x_i}).
-    /// `cols` is partitioned into ready `[..lo]` (distance final), scan `[lo..hi]` (at the
-    /// current minimum, to be scanned) and todo `[hi..]`. Returns a free column at minimum
-    /// distance and updates the potentials of the ready columns.
-    fn find_path(
-        &mut self,
-        start: usize,
-        pred: &mut [usize],
-        cols: &mut [usize],
-        d: &mut [f64],
-    ) -> usize {
+    /// Columns whose distance is final (scanned, or on the scan list at the current minimum)
+    /// leave the todo set: their distance moves to `done` and `d[j]` becomes −∞, so the inner
+    /// loop needs no set test and reads the cost row, `v` and `d` in column order (the cost
+    /// matrix is far larger than the caches; gathers in permuted order stall on memory).
+    /// Returns a free column at minimum distance and updates the potentials of the final
+    /// columns.
+    fn find_path(&mut self, start: usize, w: &mut Search) -> usize {
         let n = self.n;
+        let Search {
+            pred,
+            d,
+            scan,
+            done,
+        } = w;
         let row = &self.cost[start * n..(start + 1) * n];
         for j in 0..n {
-            cols[j] = j;
             pred[j] = start;
             d[j] = row[j] - self.v[j];
         }
-        let (mut lo, mut hi) = (0usize, 0usize);
+        scan.clear();
+        done.clear();
+        // columns finalised before the current minimum was reached
         let mut n_ready = 0usize;
-        let mut sink = NONE;
-        while sink == NONE {
-            if lo == hi {
-                // move every todo column at the smallest distance to the scan list
-                n_ready = lo;
-                hi = lo + 1;
-                let mut mind = d[cols[lo]];
-                for k in hi..n {
-                    let j = cols[k];
-                    let dj = d[j];
-                    if dj <= mind {
-                        if dj < mind {
-                            hi = lo;
-                            mind = dj;
-                        }
-                        cols[k] = cols[hi];
-                        cols[hi] = j;
-                        hi += 1;
+        let mut mind = 0.0f64;
+        let sink = 'search: loop {
+            if scan.is_empty() {
+                // every todo column at the smallest distance goes to the scan list
+                n_ready = done.len();
+                mind = f64::INFINITY;
+                for &dj in d.iter() {
+                    if dj != f64::NEG_INFINITY {
+                        mind = mind.min(dj);
                     }
                 }
-                if let Some(&j) = cols[lo..hi].iter().find(|&&j| self.y[j] == NONE) {
-                    sink = j;
-                    break;
+                for (j, dj) in d.iter_mut().enumerate() {
+                    if *dj == mind {
+                        *dj = f64::NEG_INFINITY;
+                        scan.push(j);
+                        done.push((j, mind));
+                    }
+                }
+                if let Some(&j) = scan.iter().find(|&&j| self.y[j] == NONE) {
+                    break 'search j;
                 }
             }
             // scan: relax the todo columns through the rows owning the scan columns
-            while lo != hi {
-                let j = cols[lo];
-                lo += 1;
-                let i = self.y[j];
-                let mind = d[j];
+            while let Some(j0) = scan.pop() {
+                let i = self.y[j0];
                 let ri = &self.cost[i * n..(i + 1) * n];
-                let h = ri[j] - self.v[j] - mind;
-                let mut k = hi;
-                while k < n {
-                    let j = cols[k];
-                    let red = ri[j] - self.v[j] - h;
-                    if red < d[j] {
-                        d[j] = red;
+                let h = ri[j0] - self.v[j0] - mind;
+                for (j, ((&c, &vj), dj)) in ri.iter().zip(&self.v).zip(d.iter_mut()).enumerate() {
+                    let red = c - vj - h;
+                    // final columns hold −∞ and never pass this test
+                    if red < *dj {
+                        *dj = red;
                         pred[j] = i;
                         if red == mind {
                             if self.y[j] == NONE {
-                                sink = j;
-                                break;
+                                break 'search j;
                             }
-                            cols[k] = cols[hi];
-                            cols[hi] = j;
-                            hi += 1;
+                            *dj = f64::NEG_INFINITY;
+                            scan.push(j);
+                            done.push((j, mind));
                         }
                     }
-                    k += 1;
-                }
-                if sink != NONE {
-                    break;
                 }
             }
-        }
-        // potentials of the columns whose distance became final; cols[n_ready] heads the last
-        // scan list, at the current (final) minimum distance
-        let mind = d[cols[n_ready]];
-        for &j in &cols[..n_ready] {
-            self.v[j] += d[j] - mind;
+        };
+        // potentials of the columns finalised below the last minimum (the later ones sit at
+        // the minimum and do not move)
+        for &(j, dj) in &done[..n_ready] {
+            self.v[j] += dj - mind;
         }
         sink
     }
+}
+
+/// Work arrays of one shortest-path search, reused across searches.
+struct Search {
+    pred: Vec<usize>,
+    d: Vec<f64>,
+    /// Columns at the current minimum distance, not yet scanned.
+    scan: Vec<usize>,
+    /// Columns whose distance is final, with that distance, in the order they became final.
+    done: Vec<(usize, f64)>,
 }
 
 #[cfg(test)]
