@@ -294,6 +294,50 @@ mod tests {
     }
 
     #[test]
+    fn smallest_keeps_the_candidates_and_bounds_the_rest() {
+        use rand::RngExt;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let mut best = Vec::new();
+        for trial in 0..50 {
+            let m = rng.random_range(1..300);
+            let count = rng.random_range(1..40);
+            // trial % 2: values from a tiny set, so ties straddle the candidate boundary
+            let dots: Vec<f32> = (0..m)
+                .map(|_| {
+                    if trial % 2 == 0 {
+                        rng.random_range(-1.0..1.0)
+                    } else {
+                        rng.random_range(0..3) as f32
+                    }
+                })
+                .collect();
+            let norms: Vec<f32> = (0..m).map(|_| rng.random_range(0.0..2.0)).collect();
+            let values: Vec<f32> = dots.iter().zip(&norms).map(|(d, b)| b - 2.0 * d).collect();
+            let outside = smallest(&dots, &norms, count, &mut best);
+            let mut sorted = values.clone();
+            sorted.sort_by(f32::total_cmp);
+            if m <= count {
+                assert_eq!(outside, None);
+                assert_eq!(best.len(), m);
+                continue;
+            }
+            // the kept entries are the `count` smallest values, with their own indices
+            let kept: Vec<f32> = best[..count].iter().map(|e| e.0).collect();
+            assert_eq!(kept, sorted[..count].to_vec(), "trial {trial}");
+            for &(v, j) in &best[..count] {
+                assert_eq!(v, values[j as usize]);
+            }
+            // and the bound is the next value: no entry left out lies below it
+            let t = outside.unwrap();
+            assert_eq!(t, sorted[count]);
+            let inside: Vec<u32> = best[..count].iter().map(|e| e.1).collect();
+            for (j, v) in values.iter().enumerate() {
+                assert!(inside.contains(&(j as u32)) || *v >= t);
+            }
+        }
+    }
+
+    #[test]
     fn too_few_neighbours_gives_none() {
         let q = random(3, 2, 3);
         let b = random(2, 2, 4);
