@@ -162,9 +162,7 @@ impl MetricsSpec {
                 format!("must be in [1, 1000000], got {}", self.sinkhorn_iterations),
             ));
         }
-        if matches!(self.kl, KlEstimator::Knn | KlEstimator::Auto)
-            && self.k + 1 > self.max_points / 2
-        {
+        if matches!(self.kl, KlEstimator::Knn | KlEstimator::Auto) && self.k + 1 > self.max_points / 2 {
             return Err((
                 "k",
                 format!(
