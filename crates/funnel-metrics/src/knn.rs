@@ -6,9 +6,10 @@
 //! each row's smallest entries are picked (rows split across the cores). f32 matmul distances
 //! lose precision for close points, so they only *select* candidates: the few smallest per row
 //! are recomputed exactly in f64 on the host. The result is exact, not approximate: the error
-//! of a tile entry is at most δ = (d+4)·ε·(‖q‖² + max‖b‖²) (inputs scaled to max |x| = 1
-//! first, so nothing overflows), and the k-th exact candidate distance is accepted only if it is below the
-//! smallest f32 value left outside the candidate set minus 2δ — no excluded point can then be
+//! of a tile entry (input rounding to f32, the f32 matmul, the norms) is at most
+//! δ = (d+4)·ε·(‖q‖² + max‖b‖²) (inputs scaled to max |x| = 1 first, so nothing overflows), and
+//! the k-th exact candidate distance is accepted only if it is below the smallest approximate
+//! value left outside the candidate set minus 2δ — no excluded point can then be
 //! nearer. Rows that fail the test (tight clusters far from the origin, e.g. saturated units)
 //! are scanned exactly on the host. Centred inputs (the span projection) keep δ small.
 
