@@ -1,13 +1,15 @@
 //! k-th nearest-neighbour distances by blocked brute force.
 //!
-//! Squared distances of a block of queries against all base points are computed on the burn
-//! backend in matmul form, ‖q‖² + ‖b‖² − 2·q·bᵀ, one `[block, m]` tile at a time (memory
-//! O(block·m), never the full n×m matrix). f32 matmul distances lose precision for close
-//! points, so they only *select* candidates: the few smallest per row are recomputed exactly in
-//! f64 on the host. The result is exact, not approximate: the f32 error of a tile entry is at
-//! most δ = (d+2)·ε·(‖q‖² + max‖b‖²) (inputs scaled to max |x| = 1 first, so nothing
-//! overflows), and the k-th exact candidate distance is accepted only if it is below the
-//! smallest f32 value left outside the candidate set minus 2δ — no excluded point can then be
+//! Squared distances of a block of queries against all base points are computed in matmul
+//! form, ‖q‖² + ‖b‖² − 2·q·bᵀ: the products q·bᵀ on the burn backend, one `[block, m]` tile at
+//! a time (memory O(block·m), never the full n×m matrix), the norms added on the host while
+//! each row's smallest entries are picked (rows split across the cores). f32 matmul distances
+//! lose precision for close points, so they only *select* candidates: the few smallest per row
+//! are recomputed exactly in f64 on the host. The result is exact, not approximate: the error
+//! of a tile entry (input rounding to f32, the f32 matmul, the norms) is at most
+//! δ = (d+4)·ε·(‖q‖² + max‖b‖²) (inputs scaled to max |x| = 1 first, so nothing overflows), and
+//! the k-th exact candidate distance is accepted only if it is below the smallest approximate
+//! value left outside the candidate set minus 2δ — no excluded point can then be
 //! nearer. Rows that fail the test (tight clusters far from the origin, e.g. saturated units)
 //! are scanned exactly on the host. Centred inputs (the span projection) keep δ small.
 
@@ -71,14 +73,19 @@ pub fn kth_distances(
         .chunks_exact(d)
         .map(|r| r.iter().map(|v| (*v as f64).powi(2)).sum::<f64>())
         .fold(0.0f64, f64::max);
-    let b = Tensor::<2>::from_data(TensorData::new(base_f32, [m, d]), device);
-    let b_norm = b.clone().powi_scalar(2).sum_dim(1).transpose(); // [1, m]
-    let bt = b.transpose(); // [d, m]
+    // ‖b‖² in f32 for the host-side assembly of the squared distances
+    let b_norm: Vec<f32> = base_f32
+        .chunks_exact(d)
+        .map(|r| r.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() as f32)
+        .collect();
+    let bt = Tensor::<2>::from_data(TensorData::new(base_f32, [m, d]), device).transpose(); // [d, m]
     let block = (TILE_ELEMENTS / m).clamp(1, query.n);
     let candidates = (2 * k + 16).min(m);
-    let eps = (d as f64 + 2.0) * f32::EPSILON as f64;
+    // error of a tile entry ‖b‖² − 2·q·b (f32 matmul: d·ε·‖q‖‖b‖ doubled; ‖b‖² rounded; one
+    // subtraction) plus ‖q‖² added in f64: at most (d + 4)·ε·(‖q‖² + max‖b‖²)
+    let eps = (d as f64 + 4.0) * f32::EPSILON as f64;
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let mut out = Vec::with_capacity(query.n);
-    let mut pairs: Vec<(f32, u32)> = Vec::with_capacity(m);
     let mut start = 0;
     while start < query.n {
         let len = block.min(query.n - start);
@@ -91,48 +98,107 @@ pub fn kth_distances(
             .map(|r| r.iter().map(|v| (*v as f64).powi(2)).sum::<f64>())
             .collect();
         let q = Tensor::<2>::from_data(TensorData::new(qdata, [len, d]), device);
-        let q_norm = q.clone().powi_scalar(2).sum_dim(1); // [len, 1]
-        let d2 = q.matmul(bt.clone()).mul_scalar(-2.0) + q_norm + b_norm.clone();
-        let tile = to_f32_vec(d2);
-        for r in 0..len {
-            let i = start + r;
-            let row = &tile[r * m..(r + 1) * m];
-            pairs.clear();
-            pairs.extend(row.iter().enumerate().map(|(j, v)| (*v, j as u32)));
-            // smallest f32 value outside the candidate set (none when all are candidates)
-            let outside = if candidates < m {
-                pairs.select_nth_unstable_by(candidates, |a, b| a.0.total_cmp(&b.0));
-                Some(pairs[candidates].0 as f64)
-            } else {
-                None
-            };
-            let qi = query.row(i);
-            let mut exact: Vec<f64> = pairs[..candidates]
-                .iter()
-                .filter(|(_, j)| !excluded(exclude, i, *j as usize))
-                .map(|(_, j)| sq_dist(qi, base.row(*j as usize)))
-                .collect();
-            if exact.len() < k {
-                // many excluded points among the candidates: scan exactly
-                out.push(host_scan(query, base, i, k, exclude));
-                continue;
-            }
-            exact.select_nth_unstable_by(k - 1, f64::total_cmp);
-            let kth = exact[k - 1];
-            let delta = eps * (q_norms[r] + max_base_norm);
-            let certain = match outside {
-                None => true,
-                Some(t) => t.is_finite() && kth / (s * s) <= t - 2.0 * delta,
-            };
-            out.push(if certain {
-                Some(kth.sqrt())
-            } else {
-                host_scan(query, base, i, k, exclude)
+        let tile = to_f32_vec(q.matmul(bt.clone())); // q·bᵀ, [len, m]
+                                                     // rows of the tile are independent: split them across the cores
+        let per = len.div_ceil(threads).max(1);
+        let row_out = |r0: usize, r1: usize| -> Vec<Option<f64>> {
+            let mut best: Vec<(f32, u32)> = Vec::with_capacity(candidates + 1);
+            (r0..r1)
+                .map(|r| {
+                    let i = start + r;
+                    let row = &tile[r * m..(r + 1) * m];
+                    let outside = smallest(row, &b_norm, candidates, &mut best);
+                    certified_kth(query, base, i, k, exclude, &best[..candidates], || {
+                        // smallest approximate squared distance outside the candidates (scaled)
+                        outside.map(|t| {
+                            let delta = eps * (q_norms[r] + max_base_norm);
+                            (q_norms[r] + t as f64 - 2.0 * delta) * s * s
+                        })
+                    })
+                })
+                .collect()
+        };
+        if threads <= 1 || len < 2 * threads {
+            out.extend(row_out(0, len));
+        } else {
+            let parts: Vec<Vec<Option<f64>>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..len)
+                    .step_by(per)
+                    .map(|r0| {
+                        let row_out = &row_out;
+                        scope.spawn(move || row_out(r0, (r0 + per).min(len)))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("knn worker panicked"))
+                    .collect()
             });
+            out.extend(parts.into_iter().flatten());
         }
         start += len;
     }
     out
+}
+
+/// The `count` smallest entries of `‖b_j‖² − 2·dot_j` (ascending, as `(value, j)`) are left
+/// in `best[..count]`; returns the (count+1)-th smallest value, a lower bound for every entry
+/// not among them (`None` when the row has no more than `count` entries). One pass with a
+/// bounded insertion buffer: on a random row only O(count·log(m/count)) entries get inserted.
+fn smallest(dots: &[f32], b_norm: &[f32], count: usize, best: &mut Vec<(f32, u32)>) -> Option<f32> {
+    let keep = count + 1;
+    best.clear();
+    let mut threshold = f32::INFINITY;
+    for (j, (&dot, &bn)) in dots.iter().zip(b_norm).enumerate() {
+        let v = bn - 2.0 * dot;
+        // NaN never enters (inputs are scaled finite values)
+        if v < threshold {
+            let at = best.partition_point(|e| e.0 <= v);
+            if best.len() == keep {
+                best.pop();
+            }
+            best.insert(at, (v, j as u32));
+            if best.len() == keep {
+                threshold = best[keep - 1].0;
+            }
+        }
+    }
+    (best.len() == keep).then(|| best[count].0)
+}
+
+/// The exact k-th distance of query row `i` among the candidate base rows, if certified by the
+/// bound `outside()` (a lower bound, in unscaled squared units, on the squared distance of every
+/// non-candidate; `None` when there is none); otherwise a full exact scan.
+fn certified_kth(
+    query: &Coords,
+    base: &Coords,
+    i: usize,
+    k: usize,
+    exclude: Option<(&[usize], &[usize])>,
+    candidates: &[(f32, u32)],
+    outside: impl Fn() -> Option<f64>,
+) -> Option<f64> {
+    let qi = query.row(i);
+    let mut exact: Vec<f64> = candidates
+        .iter()
+        .filter(|(_, j)| !excluded(exclude, i, *j as usize))
+        .map(|(_, j)| sq_dist(qi, base.row(*j as usize)))
+        .collect();
+    if exact.len() < k {
+        // many excluded points among the candidates: scan exactly
+        return host_scan(query, base, i, k, exclude);
+    }
+    exact.select_nth_unstable_by(k - 1, f64::total_cmp);
+    let kth = exact[k - 1];
+    let certain = match outside() {
+        None => true,
+        Some(t) => t.is_finite() && kth <= t,
+    };
+    if certain {
+        Some(kth.sqrt())
+    } else {
+        host_scan(query, base, i, k, exclude)
+    }
 }
 
 fn excluded(exclude: Option<(&[usize], &[usize])>, i: usize, j: usize) -> bool {
@@ -225,6 +291,50 @@ mod tests {
                 (f.unwrap() - slow).abs() <= 1e-12 * slow,
                 "row {i}: {f:?} vs {slow}"
             );
+        }
+    }
+
+    #[test]
+    fn smallest_keeps_the_candidates_and_bounds_the_rest() {
+        use rand::RngExt;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let mut best = Vec::new();
+        for trial in 0..50 {
+            let m = rng.random_range(1..300);
+            let count = rng.random_range(1..40);
+            // trial % 2: values from a tiny set, so ties straddle the candidate boundary
+            let dots: Vec<f32> = (0..m)
+                .map(|_| {
+                    if trial % 2 == 0 {
+                        rng.random_range(-1.0..1.0)
+                    } else {
+                        rng.random_range(0..3) as f32
+                    }
+                })
+                .collect();
+            let norms: Vec<f32> = (0..m).map(|_| rng.random_range(0.0..2.0)).collect();
+            let values: Vec<f32> = dots.iter().zip(&norms).map(|(d, b)| b - 2.0 * d).collect();
+            let outside = smallest(&dots, &norms, count, &mut best);
+            let mut sorted = values.clone();
+            sorted.sort_by(f32::total_cmp);
+            if m <= count {
+                assert_eq!(outside, None);
+                assert_eq!(best.len(), m);
+                continue;
+            }
+            // the kept entries are the `count` smallest values, with their own indices
+            let kept: Vec<f32> = best[..count].iter().map(|e| e.0).collect();
+            assert_eq!(kept, sorted[..count].to_vec(), "trial {trial}");
+            for &(v, j) in &best[..count] {
+                assert_eq!(v, values[j as usize]);
+            }
+            // and the bound is the next value: no entry left out lies below it
+            let t = outside.unwrap();
+            assert_eq!(t, sorted[count]);
+            let inside: Vec<u32> = best[..count].iter().map(|e| e.1).collect();
+            for (j, v) in values.iter().enumerate() {
+                assert!(inside.contains(&(j as u32)) || *v >= t);
+            }
         }
     }
 
