@@ -7,7 +7,7 @@ use std::time::Instant;
 use burn::prelude::Device;
 use funnel_metrics::cloud::{class_indices, stratified_subsample};
 use funnel_metrics::kl::gaussian_min_points;
-use funnel_metrics::KlEstimator;
+use funnel_metrics::{KlEstimator, MetricsSpec};
 use funnel_model::{derive_seed, MlpConfig, Regularizer};
 use funnel_train::{DataError, Split};
 use rand::SeedableRng;
@@ -35,6 +35,15 @@ pub struct Prepared {
     pub capture_train: Vec<usize>,
     pub capture_test: Vec<usize>,
     pub data_s: f64,
+}
+
+/// Points per class and side the KL estimator needs for its value, its null baseline (halves of
+/// the test cloud) and its half-sample interval.
+pub fn points_needed(metrics: &MetricsSpec) -> usize {
+    match metrics.kl {
+        KlEstimator::Knn | KlEstimator::Auto => 2 * (metrics.k + 1),
+        KlEstimator::Gaussian | KlEstimator::Smoothed => 2 * gaussian_min_points(1),
+    }
 }
 
 /// Loads and checks every input: config, backend, data, model size, and whether each class
@@ -119,10 +128,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
         ));
     }
     let metrics = &config.metrics;
-    let need = match metrics.kl {
-        KlEstimator::Knn | KlEstimator::Auto => 2 * (metrics.k + 1),
-        KlEstimator::Gaussian | KlEstimator::Smoothed => 2 * gaussian_min_points(1),
-    };
+    let need = points_needed(metrics);
     let count = |idx: &[usize], y: &[usize]| {
         let labels: Vec<usize> = idx.iter().map(|&i| y[i]).collect();
         class_indices(&labels, classes)

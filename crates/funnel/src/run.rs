@@ -283,7 +283,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
             te,
             &config.metrics,
             None,
-        &device,
+            &device,
             derive_seed(seed, &format!("layer-{l}")),
         );
         info!(
