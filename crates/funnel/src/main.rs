@@ -8,6 +8,7 @@
 mod backend;
 mod config;
 mod estimate;
+mod measure;
 mod points;
 mod prepare;
 mod report;
@@ -37,6 +38,9 @@ enum Command {
     /// Estimate KL(P‖Q) and W1(P, Q) between two point clouds in files (CSV or .npy), each
     /// with its null baseline and confidence interval.
     Estimate(estimate::EstimateArgs),
+    /// Measure every layer of a finished run's saved model against another labelled data set
+    /// (shifted or production data), without retraining; writes a results folder like `run`.
+    Measure(measure::MeasureArgs),
 }
 
 /// How a command failed; decides the exit code.
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Estimate(args) => estimate::estimate(&args),
+        Command::Measure(args) => measure::measure(&args),
     };
     match result {
         Ok(report::Status::Ok) => ExitCode::SUCCESS,
