@@ -39,7 +39,7 @@ pub struct EstimateArgs {
     #[arg(long)]
     pub k: Option<usize>,
     /// Noise std β of the smoothed KL.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub beta: Option<f64>,
     /// Half-sample resamples for the confidence interval (0: none) [default: 30].
     #[arg(long)]

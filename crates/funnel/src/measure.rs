@@ -35,7 +35,7 @@ pub struct MeasureArgs {
     pub out: PathBuf,
     /// Label column of the test file when the run's data is not CSV: a header name or a 0-based
     /// index (negative from the end) [default: the last column].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub label: Option<String>,
 }
 

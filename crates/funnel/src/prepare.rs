@@ -179,6 +179,14 @@ pub fn capture_subsets(
                 ntr[c]
             )));
         }
+        let all = |y: &[usize]| y.iter().filter(|&&v| v == c).count();
+        if nte[c] < need && nte[c] == all(&test.y) {
+            return Err(CliError::Input(format!(
+                "{file}: class {c} has only {} example(s) in the test set; the {} estimator needs at least {need} per class and side (for its null baseline and interval)",
+                nte[c],
+                metrics.kl_name()
+            )));
+        }
         if ntr[c].min(nte[c]) < need {
             return Err(bad(
                 "metrics.max_points",
