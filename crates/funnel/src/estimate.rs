@@ -64,7 +64,7 @@ fn parse_variant<T: DeserializeOwned>(s: &str) -> Result<T, String> {
 /// The command-line flag behind a `MetricsSpec` key.
 fn flag(key: &str) -> String {
     match key {
-        "k" | "beta" | "bootstrap" | "kl" | "w1" | "seed" => format!("--{key}"),
+        "k" | "beta" | "bootstrap" => format!("--{key}"),
         "max_points" => "--max-points".into(),
         other => format!("metrics.{other}"),
     }

@@ -127,15 +127,14 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
 
 /// The examples whose layers are captured — a class-stratified subsample of `train`, then one
 /// of `test`, from the seed's `subsample` stream (so a run and a later `funnel measure` draw the
-/// same ones) — checked for memory and for enough points per class for the estimators. `origin`
+/// same ones) — checked for memory and for enough points per class for the estimators. `file`
 /// (the config, or the file that gave `test`) starts the messages.
 pub fn capture_subsets(
     config: &Config,
     train: &Dataset,
     test: &Dataset,
-    origin: &str,
+    file: &str,
 ) -> Result<(Vec<usize>, Vec<usize>), CliError> {
-    let file = origin;
     let bad = |key: &str, msg: String| CliError::Input(format!("{file}: `{key}`: {msg}"));
     let classes = train.num_classes;
     let dims = config.model.mlp(train.dim, classes).dims();
