@@ -103,8 +103,16 @@ struct EstimateJson<'a> {
     dims: usize,
     resamples: usize,
     seconds: f64,
-    notes: &'a [String],
-    error: Option<&'a str>,
+    notes: Vec<String>,
+    error: Option<String>,
+}
+
+/// A message of the layer estimator, in this command's terms: one class, P and Q.
+fn for_pq(s: &str) -> String {
+    s.strip_prefix("class 0: ")
+        .unwrap_or(s)
+        .replace("train cloud", "P cloud")
+        .replace("test cloud", "Q cloud")
 }
 
 impl<'a> From<&'a Estimate> for EstimateJson<'a> {
@@ -123,8 +131,8 @@ impl<'a> From<&'a Estimate> for EstimateJson<'a> {
             dims: e.dims,
             resamples: e.resamples,
             seconds: e.seconds,
-            notes: &e.notes,
-            error: e.error.as_deref(),
+            notes: e.notes.iter().map(|n| for_pq(n)).collect(),
+            error: e.error.as_deref().map(for_pq),
         }
     }
 }
@@ -239,7 +247,7 @@ pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
     let failed = [&div.kl, &div.w1].iter().any(|e| e.error.is_some());
     for (name, e) in [("KL", &div.kl), ("W1", &div.w1)] {
         if let Some(err) = &e.error {
-            eprintln!("error: {name} estimator {}: {err}", e.estimator);
+            eprintln!("error: {name} estimator {}: {}", e.estimator, for_pq(err));
         }
     }
     Ok(if failed { Status::Failed } else { Status::Ok })
@@ -336,10 +344,10 @@ fn table(o: &Output) -> String {
         }
     }
     for (name, e) in [("KL", &o.kl), ("W1", &o.w1)] {
-        if let Some(err) = e.error {
+        if let Some(err) = &e.error {
             s.push_str(&format!("· {name} failed: {err}\n"));
         }
-        for n in e.notes {
+        for n in &e.notes {
             s.push_str(&format!("· {name}: {n}\n"));
         }
     }

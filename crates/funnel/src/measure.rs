@@ -113,6 +113,30 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
         &test,
         &args.test.display().to_string(),
     )?;
+    // what the run recorded, when its summary is readable: its training, and the size of its
+    // data, which the config must reload (a data file changed since the run is refused)
+    let recorded: Option<serde_json::Value> = std::fs::read(dir.join("summary.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(d) = recorded.as_ref().map(|s| &s["data"]) {
+        let then = [&d["n_train"], &d["dim"], &d["classes"]].map(serde_json::Value::as_u64);
+        let now = [split.train.len(), split.train.dim, classes].map(|v| Some(v as u64));
+        if then.iter().all(Option::is_some) && then != now {
+            let show = |v: [Option<u64>; 3]| {
+                let v = v.map(|x| x.unwrap_or(0));
+                format!(
+                    "{} training examples × {} features, {} classes",
+                    v[0], v[1], v[2]
+                )
+            };
+            return Err(CliError::Input(format!(
+                "{}: the run's data reloads as {}, but the run had {}: its data files changed since",
+                config_path.display(),
+                show(now),
+                show(then)
+            )));
+        }
+    }
     let config_toml = std::fs::read_to_string(&config_path)
         .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", config_path.display())))?;
 
@@ -145,11 +169,7 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
     ));
     let source = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
     let test_file = std::fs::canonicalize(&args.test).unwrap_or_else(|_| args.test.clone());
-    // what the source run recorded about its training, when its summary is readable
-    let trained: Option<serde_json::Value> = std::fs::read(dir.join("summary.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let field = |k: &str| trained.as_ref().and_then(|s| s["training"][k].as_f64());
+    let field = |k: &str| recorded.as_ref().and_then(|s| s["training"][k].as_f64());
     let summary = Summary {
         status: Status::Ok,
         reason: None,

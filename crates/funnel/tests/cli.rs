@@ -705,10 +705,8 @@ fn a_failed_estimator_still_reports_both_and_exits_3() {
     std::fs::write(&q, full).unwrap();
     let (o, v) = estimate_json(&p, &q, &["--kl", "gaussian"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert!(
-        v["kl"]["error"].as_str().unwrap().contains("singular"),
-        "{v}"
-    );
+    let err = v["kl"]["error"].as_str().unwrap();
+    assert!(err.contains("singular") && err.contains("P cloud"), "{v}");
     assert!(v["kl"]["value"].is_null());
     assert!(v["w1"]["value"].as_f64().unwrap() > 0.0 && v["w1"]["error"].is_null());
     // every estimator name parses (an estimator still in the works may fail, exit 3, not 2)
@@ -931,6 +929,23 @@ fn measure_against_the_runs_own_test_set_reproduces_its_layers() {
         &["--label", "0"],
     );
     assert_eq!(runs(&out, "shift-measure").len(), before, "nothing written");
+
+    // the run's data file changed since the run: refused, not silently re-split
+    std::fs::write(dir.path().join("train.csv"), labelled_csv(250, 0)).unwrap();
+    let o = funnel(&[
+        "measure",
+        run.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("changed since"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
