@@ -2,10 +2,14 @@
 //!
 //! Exit codes: 0 success; 1 internal error (e.g. the results folder cannot be written);
 //! 2 bad input (command line, config, data file) with nothing written; 3 the run finished but
-//! failed (e.g. training diverged), with the reason in its `summary.json`.
+//! failed (e.g. training diverged, with the reason in its `summary.json`; or an estimator of
+//! `funnel estimate` gave no value).
 
 mod backend;
 mod config;
+mod estimate;
+mod measure;
+mod points;
 mod prepare;
 mod report;
 mod results;
@@ -32,6 +36,12 @@ enum Command {
     /// Train a network from a config, capture every layer on the training and the test set,
     /// estimate per-layer KL and W1 with null baselines and CIs, and write the bounds.
     Run(run::RunArgs),
+    /// Estimate KL(P‖Q) and W1(P, Q) between two point clouds in files (CSV or .npy), each
+    /// with its null baseline and confidence interval.
+    Estimate(estimate::EstimateArgs),
+    /// Measure every layer of a finished run's saved model against another labelled data set
+    /// (shifted or production data), without retraining; writes a results folder like `run`.
+    Measure(measure::MeasureArgs),
     /// Check every estimator against closed forms (Gaussian pairs, shifted Gaussians, 1-D
     /// pairs, uniform boxes) and exit 3 when one leaves its documented tolerance.
     Selftest(selftest::SelftestArgs),
@@ -57,6 +67,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Estimate(args) => estimate::estimate(&args),
+        Command::Measure(args) => measure::measure(&args),
         Command::Selftest(args) => selftest::selftest(&args),
     };
     match result {

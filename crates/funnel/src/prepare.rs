@@ -7,9 +7,9 @@ use std::time::Instant;
 use burn::prelude::Device;
 use funnel_metrics::cloud::{class_indices, stratified_subsample};
 use funnel_metrics::kl::gaussian_min_points;
-use funnel_metrics::KlEstimator;
+use funnel_metrics::{KlEstimator, MetricsSpec};
 use funnel_model::{derive_seed, MlpConfig, Regularizer};
-use funnel_train::{DataError, Split};
+use funnel_train::{DataError, Dataset, Split};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -35,6 +35,15 @@ pub struct Prepared {
     pub capture_train: Vec<usize>,
     pub capture_test: Vec<usize>,
     pub data_s: f64,
+}
+
+/// Points per class and side the KL estimator needs for its value, its null baseline (halves of
+/// the test cloud) and its half-sample interval.
+pub fn points_needed(metrics: &MetricsSpec) -> usize {
+    match metrics.kl {
+        KlEstimator::Knn | KlEstimator::Auto => 2 * (metrics.k + 1),
+        KlEstimator::Gaussian | KlEstimator::Smoothed => 2 * gaussian_min_points(1),
+    }
 }
 
 /// Loads and checks every input: config, backend, data, model size, and whether each class
@@ -101,11 +110,39 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
         }
     }
 
+    let (capture_train, capture_test) =
+        capture_subsets(&config, &split.train, &split.test, &file.to_string())?;
+    let config_toml = config.to_toml().map_err(CliError::Input)?;
+    Ok(Prepared {
+        config,
+        config_toml,
+        device,
+        split,
+        mlp,
+        capture_train,
+        capture_test,
+        data_s,
+    })
+}
+
+/// The examples whose layers are captured — a class-stratified subsample of `train`, then one
+/// of `test`, from the seed's `subsample` stream (so a run and a later `funnel measure` draw the
+/// same ones) — checked for memory and for enough points per class for the estimators. `file`
+/// (the config, or the file that gave `test`) starts the messages.
+pub fn capture_subsets(
+    config: &Config,
+    train: &Dataset,
+    test: &Dataset,
+    file: &str,
+) -> Result<(Vec<usize>, Vec<usize>), CliError> {
+    let bad = |key: &str, msg: String| CliError::Input(format!("{file}: `{key}`: {msg}"));
+    let classes = train.num_classes;
+    let dims = config.model.mlp(train.dim, classes).dims();
     // the captured points, and enough of them per class for value, null and half-samples
-    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "subsample"));
+    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(config.seed, "subsample"));
     let max = config.metrics.max_points;
-    let capture_train = stratified_subsample(&split.train.y, classes, max, &mut rng);
-    let capture_test = stratified_subsample(&split.test.y, classes, max, &mut rng);
+    let capture_train = stratified_subsample(&train.y, classes, max, &mut rng);
+    let capture_test = stratified_subsample(&test.y, classes, max, &mut rng);
     let captured = (capture_train.len() + capture_test.len()).saturating_mul(dims.iter().sum());
     if captured > MAX_CAPTURED {
         return Err(bad(
@@ -133,10 +170,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
             },
         ));
     }
-    let need = match metrics.kl {
-        KlEstimator::Knn | KlEstimator::Auto => 2 * (metrics.k + 1),
-        KlEstimator::Gaussian | KlEstimator::Smoothed => 2 * gaussian_min_points(1),
-    };
+    let need = points_needed(metrics);
     let count = |idx: &[usize], y: &[usize]| {
         let labels: Vec<usize> = idx.iter().map(|&i| y[i]).collect();
         class_indices(&labels, classes)
@@ -145,8 +179,8 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
             .collect::<Vec<_>>()
     };
     let (ntr, nte) = (
-        count(&capture_train, &split.train.y),
-        count(&capture_test, &split.test.y),
+        count(&capture_train, &train.y),
+        count(&capture_test, &test.y),
     );
     for c in 0..classes {
         if ntr[c] == 0 {
@@ -156,6 +190,14 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
             return Err(CliError::Input(format!(
                 "{file}: class {c} has {} training examples but none in the test set: every train/test divergence is infinite",
                 ntr[c]
+            )));
+        }
+        let all = |y: &[usize]| y.iter().filter(|&&v| v == c).count();
+        if nte[c] < need && nte[c] == all(&test.y) {
+            return Err(CliError::Input(format!(
+                "{file}: class {c} has only {} example(s) in the test set; the {} estimator needs at least {need} per class and side (for its null baseline and interval)",
+                nte[c],
+                metrics.kl_name()
             )));
         }
         if ntr[c].min(nte[c]) < need {
@@ -171,15 +213,5 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
             ));
         }
     }
-    let config_toml = config.to_toml().map_err(CliError::Input)?;
-    Ok(Prepared {
-        config,
-        config_toml,
-        device,
-        split,
-        mlp,
-        capture_train,
-        capture_test,
-        data_s,
-    })
+    Ok((capture_train, capture_test))
 }

@@ -1,8 +1,12 @@
 //! What a run prints and writes for people: `summary.json`, `report.md` and the terminal table.
 
+use std::path::PathBuf;
+
 use funnel_metrics::{Bias, Estimate, LayerRow};
 use funnel_train::{Gap, Losses};
 use serde::Serialize;
+
+use crate::config::Config;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -23,6 +27,9 @@ pub struct Summary {
     pub funnel_version: String,
     pub created: String,
     pub data: DataSummary,
+    /// `funnel measure` only: the run whose model was measured, and the data it was measured on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceSummary>,
     pub model: ModelSummary,
     pub training: TrainingSummary,
     /// Losses of the trained network in the measurement mode.
@@ -49,6 +56,16 @@ pub struct DataSummary {
     pub standardized: bool,
 }
 
+/// Where the model of a `funnel measure` comes from and what it was measured against.
+#[derive(Serialize)]
+pub struct SourceSummary {
+    /// The run folder whose `model.bpk` and `config.toml` were used.
+    pub run_dir: PathBuf,
+    /// The labelled CSV that took the place of the run's test set.
+    pub test_file: PathBuf,
+    pub model_file: String,
+}
+
 #[derive(Serialize)]
 pub struct ModelSummary {
     /// Widths of layers 0..=L.
@@ -67,6 +84,31 @@ pub struct TrainingSummary {
     pub epochs_run: usize,
     pub batch_size: usize,
     pub seconds: f64,
+}
+
+impl ModelSummary {
+    pub fn of(config: &Config, dims: &[usize], parameters: usize) -> Self {
+        ModelSummary {
+            dims: dims.to_vec(),
+            depth: dims.len() - 1,
+            activation: config.model.activation.name().into(),
+            regularizer: config.model.regularizer.describe(),
+            parameters,
+        }
+    }
+}
+
+impl TrainingSummary {
+    pub fn of(config: &Config, epochs_run: usize, seconds: f64) -> Self {
+        TrainingSummary {
+            algorithm: config.train.algorithm.name().into(),
+            lr: config.train.lr,
+            epochs: config.train.epochs,
+            epochs_run,
+            batch_size: config.train.batch_size,
+            seconds,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -309,10 +351,24 @@ pub fn markdown(summary: &Summary) -> String {
             summary.reason.as_deref().unwrap_or("unknown reason")
         ),
     };
+    let command = if summary.source.is_some() {
+        "measure"
+    } else {
+        "run"
+    };
     s.push_str(&format!(
-        "# funnel run `{}` — {}\n{status}\n",
+        "# funnel {command} `{}` — {}\n{status}\n",
         summary.name, summary.run_id
     ));
+    if let Some(src) = &summary.source {
+        s.push_str(&format!(
+            "The trained model of `{}` ({}), measured without retraining against `{}` in place of its test set; \
+             the training split, its standardization and every seed are the run's.\n\n",
+            src.run_dir.display(),
+            src.model_file,
+            src.test_file.display()
+        ));
+    }
     s.push_str("| | |\n|---|---|\n");
     s.push_str(&format!(
         "| data | {} — {} train / {} test examples, {} classes{} |\n",

@@ -1,4 +1,5 @@
 //! `funnel run`: config → data + model → train → probe → estimates → bounds → results folder.
+//! The part after training — [`measure_and_write`] — is shared with `funnel measure`.
 
 use std::fmt::Arguments;
 use std::io::Write;
@@ -6,12 +7,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
+use burn::prelude::Device;
 use funnel_metrics::lipschitz::lipschitz_constants;
 use funnel_metrics::mi::{input_information, label_information};
 use funnel_metrics::probe::capture_with_pre_noise;
 use funnel_metrics::{assemble, layer_divergence, LayerContext, LayerRow, NoisyLayer};
-use funnel_model::{derive_seed, Activation, LayerInfo, LayeredModel, Regularizer, Stochastic};
-use funnel_train::{evaluate, train, EpochRecord, EvalSettings, Gap, TrainError};
+use funnel_model::{
+    derive_seed, Activation, LayerInfo, LayeredModel, Mlp, Regularizer, Stochastic,
+};
+use funnel_train::{evaluate, train, Dataset, EpochRecord, EvalSettings, Gap, TrainError};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::info;
 
@@ -39,7 +43,7 @@ pub struct RunArgs {
 
 /// One line on stdout. Write errors (a closed pipe, e.g. `funnel run … | head`) are ignored:
 /// the results folder is what matters, and it is written before the table is printed.
-fn say(line: Arguments) {
+pub fn say(line: Arguments) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
@@ -53,11 +57,11 @@ fn bar(len: u64, template: &str) -> ProgressBar {
     pb
 }
 
-fn io_err(what: &str) -> impl Fn(std::io::Error) -> CliError + '_ {
+pub fn io_err(what: &str) -> impl Fn(std::io::Error) -> CliError + '_ {
     move |e| CliError::Internal(format!("{what}: {e}"))
 }
 
-fn secs(d: Duration) -> f64 {
+pub fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
@@ -175,21 +179,9 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
             classes,
             standardized: split.info.standardized,
         },
-        model: ModelSummary {
-            dims: dims.clone(),
-            depth: dims.len() - 1,
-            activation: config.model.activation.name().into(),
-            regularizer: config.model.regularizer.describe(),
-            parameters,
-        },
-        training: TrainingSummary {
-            algorithm: config.train.algorithm.name().into(),
-            lr: config.train.lr,
-            epochs: config.train.epochs,
-            epochs_run: history.len(),
-            batch_size: config.train.batch_size,
-            seconds: train_s,
-        },
+        source: None,
+        model: ModelSummary::of(&config, &dims, parameters),
+        training: TrainingSummary::of(&config, history.len(), train_s),
         losses: None,
         gap: None,
         funnel_layer: None,
@@ -209,7 +201,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
             let reason = e.to_string();
             let train_s = history.last().map_or(0.0, |r| r.seconds);
             let summary = base_summary(Status::Failed, Some(reason.clone()), train_s);
-            write_run(&run, &summary, &history)?;
+            write_run(&run, &summary, Some(&history))?;
             let dir = run
                 .finish()
                 .map_err(io_err("cannot finish the results folder"))?;
@@ -221,6 +213,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     };
     let model = trained.model;
     let train_s = trained.seconds;
+    save_model(&run, &model)?;
     if let Some(last) = history.last() {
         say(format_args!(
             "trained {} epochs ({}, lr {}) in {:.1} s: train acc {:.3}, test acc {:.3}",
@@ -233,11 +226,80 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         ));
     }
 
+    let summary = base_summary(Status::Ok, None, train_s);
+    let measure = Measure {
+        config: &config,
+        device: &device,
+        model: &model,
+        train: &split.train,
+        test: &split.test,
+        capture_train: &tr_idx,
+        capture_test: &te_idx,
+        start,
+    };
+    measure_and_write(measure, run, summary, Some(&history))
+}
+
+/// The file in a run folder that holds the trained network's parameters (a burn record).
+pub const MODEL_FILE: &str = "model.bpk";
+
+/// Writes the trained network into the (still staged) run folder, for `funnel measure`.
+fn save_model(run: &RunDir, model: &Mlp) -> Result<(), CliError> {
+    let bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| CliError::Internal(format!("cannot serialise the model: {e}")))?;
+    run.write(MODEL_FILE, &bytes)
+        .map_err(io_err("cannot write the model"))
+}
+
+/// What the tail shared by `funnel run` and `funnel measure` measures: a trained network, the
+/// training split, a test set, and the examples of each whose layers are captured.
+pub struct Measure<'a> {
+    pub config: &'a crate::config::Config,
+    pub device: &'a Device,
+    pub model: &'a Mlp,
+    pub train: &'a Dataset,
+    pub test: &'a Dataset,
+    pub capture_train: &'a [usize],
+    pub capture_test: &'a [usize],
+    /// When the command started (for `timings.total_s`).
+    pub start: Instant,
+}
+
+/// The tail of `funnel run`, shared with `funnel measure`: losses and the measured gap, capture
+/// of every layer, per-layer KL and W1 with nulls and intervals, Lipschitz constants and
+/// bounds; then every file into `run` (finished at the end) and the table on stdout.
+/// `summary` arrives with data, model and training filled in; every random stream is derived
+/// from the config's seed exactly as in a run, so the same model, data and test set give the
+/// same numbers.
+pub fn measure_and_write(
+    m: Measure<'_>,
+    run: RunDir,
+    mut summary: Summary,
+    history: Option<&[EpochRecord]>,
+) -> Result<Status, CliError> {
+    let Measure {
+        config,
+        device,
+        model,
+        train: train_set,
+        test: test_set,
+        capture_train: tr_idx,
+        capture_test: te_idx,
+        start,
+    } = m;
+    let seed = config.seed;
+    let classes = train_set.num_classes;
+    let mode = config.metrics.stochastic_layers;
+    let clip = config.metrics.ce_clip;
+
     // ---- losses and the measured gap, in the measurement mode
     let t = Instant::now();
     device.seed(derive_seed(seed, "evaluate"));
-    let train_losses = evaluate(&model, &split.train, &device, mode, clip);
-    let test_losses = evaluate(&model, &split.test, &device, mode, clip);
+    let train_losses = evaluate(model, train_set, device, mode, clip);
+    let test_losses = evaluate(model, test_set, device, mode, clip);
     let gap = Gap::between(&train_losses, &test_losses);
     let evaluate_s = secs(t.elapsed());
     info!(
@@ -249,19 +311,19 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     // ---- capture every layer of the chosen examples
     let t = Instant::now();
     let layers_info = model.layers();
-    let tr_labels: Vec<usize> = tr_idx.iter().map(|&i| split.train.y[i]).collect();
-    let te_labels: Vec<usize> = te_idx.iter().map(|&i| split.test.y[i]).collect();
+    let tr_labels: Vec<usize> = tr_idx.iter().map(|&i| train_set.y[i]).collect();
+    let te_labels: Vec<usize> = te_idx.iter().map(|&i| test_set.y[i]).collect();
     device.seed(derive_seed(seed, "capture"));
     let (tr_clouds, tr_pre) = capture_with_pre_noise(
-        &model,
-        split.train.features_of(&tr_idx, &device),
+        model,
+        train_set.features_of(tr_idx, device),
         &tr_labels,
         classes,
         mode,
     );
     let (te_clouds, te_pre) = capture_with_pre_noise(
-        &model,
-        split.test.features_of(&te_idx, &device),
+        model,
+        test_set.features_of(te_idx, device),
         &te_labels,
         classes,
         mode,
@@ -276,10 +338,10 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
             .iter()
             .flat_map(|&i| std::iter::repeat_n(i, group))
             .collect();
-        let rep_labels: Vec<usize> = rep.iter().map(|&i| split.train.y[i]).collect();
+        let rep_labels: Vec<usize> = rep.iter().map(|&i| train_set.y[i]).collect();
         let (outs, pres) = capture_with_pre_noise(
-            &model,
-            split.train.features_of(&rep, &device),
+            model,
+            train_set.features_of(&rep, device),
             &rep_labels,
             classes,
             mode,
@@ -330,7 +392,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         // the input, the logits and identity layers are linear maps of the data
         let nonlinear = layers[l].activation != Activation::Identity;
         let context = LayerContext { noise, nonlinear };
-        let mut div = layer_divergence(tr, te, &config.metrics, context, &device, layer_seed);
+        let mut div = layer_divergence(tr, te, &config.metrics, context, device, layer_seed);
         if config.metrics.mi {
             let pre = noise.map(|n| (n.train_pre, n.beta));
             div.mi_ty = Some(label_information(
@@ -338,11 +400,11 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
                 pre,
                 nonlinear,
                 &config.metrics,
-                &device,
+                device,
                 layer_seed,
             ));
             div.mi_xt = xt_centres[l].as_ref().map(|(centres, beta)| {
-                input_information(centres, group, *beta, &config.metrics, &device, layer_seed)
+                input_information(centres, group, *beta, &config.metrics, device, layer_seed)
             });
         }
         info!(
@@ -360,7 +422,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         pb.inc(1);
     }
     pb.finish_and_clear();
-    let rho = lipschitz_constants(&model, mode, derive_seed(seed, "lipschitz"));
+    let rho = lipschitz_constants(model, mode, derive_seed(seed, "lipschitz"));
     let bounds = assemble(&layers, divergences, &rho, clip);
     let estimate_s = secs(t.elapsed());
 
@@ -383,7 +445,8 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     } else {
         (Status::Ok, None)
     };
-    let mut summary = base_summary(status, reason, train_s);
+    summary.status = status;
+    summary.reason = reason;
     summary.losses = Some(LossPair {
         train: train_losses,
         test: test_losses,
@@ -422,16 +485,15 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     });
     summary.layers = bounds.rows;
     summary.timings = Timings {
-        data_s,
-        train_s,
         evaluate_s,
         capture_s,
         estimate_s,
         total_s: secs(start.elapsed()),
+        ..summary.timings
     };
 
     // ---- write, then print
-    write_run(&run, &summary, &history)?;
+    write_run(&run, &summary, history)?;
     let dir = run
         .finish()
         .map_err(io_err("cannot finish the results folder"))?;
@@ -466,10 +528,17 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     Ok(summary.status)
 }
 
-/// Writes every file of the run except `config.toml` (written first).
-fn write_run(run: &RunDir, summary: &Summary, history: &[EpochRecord]) -> Result<(), CliError> {
-    run.write("training.csv", &results::training_csv(history))
-        .map_err(io_err("cannot write training.csv"))?;
+/// Writes every file of the run except `config.toml` (written first) and the model;
+/// `training.csv` only when there was training.
+fn write_run(
+    run: &RunDir,
+    summary: &Summary,
+    history: Option<&[EpochRecord]>,
+) -> Result<(), CliError> {
+    if let Some(history) = history {
+        run.write("training.csv", &results::training_csv(history))
+            .map_err(io_err("cannot write training.csv"))?;
+    }
     if !summary.layers.is_empty() {
         run.write("layers.csv", &results::layers_csv(&summary.layers))
             .map_err(io_err("cannot write layers.csv"))?;

@@ -34,24 +34,26 @@ struct RawTable {
     x: Vec<f32>,
     labels: Vec<i64>,
     dim: usize,
-    layout: Layout,
+    layout: CsvLayout,
 }
 
 /// How a file's columns are laid out; the test file must repeat the training file's.
 #[derive(Clone, Debug, PartialEq)]
-struct Layout {
+pub struct CsvLayout {
     /// Column names when the file has a header row.
-    names: Option<Vec<String>>,
-    ncols: usize,
-    label_idx: usize,
+    pub names: Option<Vec<String>>,
+    pub ncols: usize,
+    pub label_idx: usize,
 }
 
-/// Reads one CSV file. `expect` is the training file's layout when reading the test file.
+/// Reads one CSV file. `expect` is the training file's layout when reading a test file, and
+/// `classes` (sorted) the label values allowed, when they are known already.
 fn read_table(
     path: &Path,
     label_column: Option<&LabelColumn>,
     header: Option<bool>,
-    expect: Option<&Layout>,
+    expect: Expect<'_>,
+    classes: Option<&[i64]>,
 ) -> Result<RawTable, DataError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -70,10 +72,10 @@ fn read_table(
     let numeric = first.iter().filter(|c| c.parse::<f64>().is_ok()).count();
     let is_header = match (header, expect) {
         (Some(h), _) => h,
-        (None, Some(layout)) => layout.names.is_some(),
-        (None, None) if numeric == first.len() => false,
-        (None, None) if numeric == 0 => true,
-        (None, None) => {
+        (None, Expect::Layout(layout)) => layout.names.is_some(),
+        (None, _) if numeric == first.len() => false,
+        (None, _) if numeric == 0 => true,
+        (None, _) => {
             return Err(DataError::file(
                 path,
                 line_of(&first),
@@ -90,8 +92,20 @@ fn read_table(
         ));
     }
     let names: Option<Vec<String>> = is_header.then(|| first.iter().map(str::to_owned).collect());
+    if let Expect::Columns(want) = expect {
+        if ncols != want {
+            return Err(DataError::file(
+                path,
+                line_of(&first),
+                format!(
+                    "found {ncols} columns; expected {want} ({} features and a label, as the model's input)",
+                    want - 1
+                ),
+            ));
+        }
+    }
     let label_idx = match expect {
-        Some(layout) => {
+        Expect::Layout(layout) => {
             if layout.ncols != ncols || layout.names != names {
                 let describe = |n: &Option<Vec<String>>, c: usize| match n {
                     Some(n) => format!("header `{}`", n.join(",")),
@@ -109,7 +123,7 @@ fn read_table(
             }
             layout.label_idx
         }
-        None => resolve_label_column(path, label_column, names.as_deref(), ncols)?,
+        _ => resolve_label_column(path, label_column, names.as_deref(), ncols)?,
     };
 
     let mut x = Vec::new();
@@ -151,7 +165,20 @@ fn read_table(
                         format!("label column {}: `{cell}` is not an integer", j + 1),
                     ));
                 }
-                labels.push(v as i64);
+                let v = v as i64;
+                if let Some(allowed) = classes {
+                    if allowed.binary_search(&v).is_err() {
+                        return Err(DataError::file(
+                            path,
+                            line,
+                            format!(
+                                "label `{cell}` is not one of the classes the model was trained on ({})",
+                                list_values(allowed)
+                            ),
+                        ));
+                    }
+                }
+                labels.push(v);
             } else {
                 let f = v as f32;
                 if !f.is_finite() {
@@ -187,12 +214,63 @@ fn read_table(
         x,
         labels,
         dim: ncols - 1,
-        layout: Layout {
+        layout: CsvLayout {
             names,
             ncols,
             label_idx,
         },
     })
+}
+
+/// What a file read by [`read_table`] must look like.
+#[derive(Clone, Copy)]
+enum Expect<'a> {
+    /// Anything (the training file).
+    Nothing,
+    /// The training file's columns.
+    Layout(&'a CsvLayout),
+    /// This many columns (features and a label).
+    Columns(usize),
+}
+
+/// `0, 1, 2` — at most 10 values, then `…`.
+fn list_values(values: &[i64]) -> String {
+    let mut s: Vec<String> = values.iter().take(10).map(|v| v.to_string()).collect();
+    if values.len() > 10 {
+        s.push("…".into());
+    }
+    s.join(", ")
+}
+
+/// Reads a labelled CSV file with the features and classes of `split` (shifted or production
+/// data, measured against a model trained on `split`) and applies the split's standardization.
+/// For CSV data the file must repeat the training file's columns and label column; for other
+/// data `label_column` picks the label (default: the last column) and the other columns must be
+/// the `dim` features. Labels must be among the split's classes.
+pub(super) fn read_like(
+    split: &Split,
+    path: &Path,
+    label_column: Option<&LabelColumn>,
+) -> Result<Dataset, DataError> {
+    let classes: Vec<i64> = match &split.info.class_values {
+        Some(v) => v.clone(),
+        None => (0..split.train.num_classes as i64).collect(),
+    };
+    let expect = match &split.info.csv_layout {
+        Some(layout) => Expect::Layout(layout),
+        None => Expect::Columns(split.train.dim + 1),
+    };
+    let raw = read_table(path, label_column, None, expect, Some(&classes))?;
+    let y = raw
+        .labels
+        .iter()
+        .map(|v| classes.binary_search(v).expect("labels were checked"))
+        .collect();
+    let mut data = Dataset::new(raw.x, y, raw.dim, classes.len());
+    if let Some(st) = &split.info.standardization {
+        st.apply(&mut data);
+    }
+    Ok(data)
 }
 
 fn resolve_label_column(
@@ -271,13 +349,21 @@ fn csv_error(path: &Path, e: csv::Error) -> DataError {
 }
 
 pub(super) fn load(opts: &CsvOptions<'_>, rng: &mut ChaCha8Rng) -> Result<Split, DataError> {
-    let train_raw = read_table(opts.path, opts.label_column, opts.header, None)?;
+    let train_raw = read_table(
+        opts.path,
+        opts.label_column,
+        opts.header,
+        Expect::Nothing,
+        None,
+    )?;
+    let layout = train_raw.layout.clone();
     let test_raw = match opts.test_path {
         Some(p) => Some(read_table(
             p,
             opts.label_column,
             opts.header,
-            Some(&train_raw.layout),
+            Expect::Layout(&layout),
+            None,
         )?),
         None => None,
     };
@@ -378,6 +464,7 @@ pub(super) fn load(opts: &CsvOptions<'_>, rng: &mut ChaCha8Rng) -> Result<Split,
             ),
             class_values: Some(values),
             files,
+            csv_layout: Some(layout),
             ..DataInfo::default()
         },
     })

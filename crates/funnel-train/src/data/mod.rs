@@ -13,7 +13,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-pub use csv_file::LabelColumn;
+pub use csv_file::{CsvLayout, LabelColumn};
 pub use spec::DataSpec;
 
 /// An in-memory labelled data set: `n` rows of `dim` features, labels in `0..num_classes`.
@@ -104,6 +104,21 @@ pub struct Split {
     pub info: DataInfo,
 }
 
+impl Split {
+    /// Reads another labelled CSV file over this split's features and classes — shifted or
+    /// production data to measure a trained model against — with the training split's
+    /// standardization applied. For CSV data the file repeats the training file's columns;
+    /// otherwise `label_column` names the label column (default: the last) and the remaining
+    /// columns are the features, in order. Errors name the file and the line.
+    pub fn read_labelled_csv(
+        &self,
+        path: &Path,
+        label_column: Option<&LabelColumn>,
+    ) -> Result<Dataset, DataError> {
+        csv_file::read_like(self, path, label_column)
+    }
+}
+
 /// What was loaded or generated, for reports and closed forms.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DataInfo {
@@ -122,6 +137,12 @@ pub struct DataInfo {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<PathBuf>,
     pub standardized: bool,
+    /// The standardization fitted on the training split, for further data of the same kind.
+    #[serde(skip)]
+    pub standardization: Option<Standardization>,
+    /// For CSV data: the training file's columns, which further files must repeat.
+    #[serde(skip)]
+    pub csv_layout: Option<CsvLayout>,
 }
 
 /// A problem with the data: a bad setting (naming the key) or a bad file (naming the file and,
@@ -186,41 +207,63 @@ pub(crate) fn take_random(
     }
 }
 
-/// Centers and scales every feature with the training split's mean and standard deviation
-/// (constant features are only centered).
-pub(crate) fn standardize(split: &mut Split) {
-    let d = split.train.dim;
-    let n = split.train.len() as f64;
-    let mut mean = vec![0.0f64; d];
-    for i in 0..split.train.len() {
-        for (m, v) in mean.iter_mut().zip(split.train.row(i)) {
-            *m += *v as f64;
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= n);
-    let mut var = vec![0.0f64; d];
-    for i in 0..split.train.len() {
-        for ((s, v), m) in var.iter_mut().zip(split.train.row(i)).zip(&mean) {
-            *s += (*v as f64 - m).powi(2);
-        }
-    }
-    let scale: Vec<f64> = var
-        .iter()
-        .map(|s| {
-            let sd = (s / n).sqrt();
-            if sd > 1e-12 {
-                1.0 / sd
-            } else {
-                1.0
+/// Per-feature centring and scaling fitted on a training split: x ↦ (x − mean)·scale, with
+/// scale = 1/sd (1 for constant features, which are only centred).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Standardization {
+    pub mean: Vec<f64>,
+    pub scale: Vec<f64>,
+}
+
+impl Standardization {
+    /// Mean and standard deviation of every feature of `train`.
+    pub fn fit(train: &Dataset) -> Self {
+        let d = train.dim;
+        let n = train.len() as f64;
+        let mut mean = vec![0.0f64; d];
+        for i in 0..train.len() {
+            for (m, v) in mean.iter_mut().zip(train.row(i)) {
+                *m += *v as f64;
             }
-        })
-        .collect();
-    for ds in [&mut split.train, &mut split.test] {
-        for row in ds.x.chunks_mut(d) {
-            for ((v, m), s) in row.iter_mut().zip(&mean).zip(&scale) {
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = vec![0.0f64; d];
+        for i in 0..train.len() {
+            for ((s, v), m) in var.iter_mut().zip(train.row(i)).zip(&mean) {
+                *s += (*v as f64 - m).powi(2);
+            }
+        }
+        let scale: Vec<f64> = var
+            .iter()
+            .map(|s| {
+                let sd = (s / n).sqrt();
+                if sd > 1e-12 {
+                    1.0 / sd
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        Self { mean, scale }
+    }
+
+    /// Standardizes `ds` in place (its features must be the fitted ones).
+    pub fn apply(&self, ds: &mut Dataset) {
+        assert_eq!(ds.dim, self.mean.len(), "standardization of other features");
+        for row in ds.x.chunks_mut(ds.dim.max(1)) {
+            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
                 *v = ((*v as f64 - m) * s) as f32;
             }
         }
     }
+}
+
+/// Centers and scales every feature with the training split's mean and standard deviation
+/// (constant features are only centered), and keeps the statistics in `info`.
+pub(crate) fn standardize(split: &mut Split) {
+    let st = Standardization::fit(&split.train);
+    st.apply(&mut split.train);
+    st.apply(&mut split.test);
     split.info.standardized = true;
+    split.info.standardization = Some(st);
 }

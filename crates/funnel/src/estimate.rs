@@ -1,0 +1,384 @@
+//! `funnel estimate`: KL(P‖Q) and W1(P, Q) between two point clouds given as files (CSV or
+//! `.npy`), with the same estimators, null baselines and intervals as a run's layers.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use funnel_metrics::cloud::stratified_subsample;
+use funnel_metrics::{
+    layer_divergence, Bias, Cloud, Estimate, KlEstimator, LayerContext, MetricsSpec, W1Estimator,
+};
+use funnel_model::derive_seed;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::Serialize;
+
+use crate::backend::BackendName;
+use crate::points::{read_points, PointFile};
+use crate::prepare::points_needed;
+use crate::report::{num, Status};
+use crate::CliError;
+
+/// Arguments of `funnel estimate`. Unset options take the defaults of a config's `[metrics]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EstimateArgs {
+    /// Samples of P: CSV (one point per row, optional header) or .npy (2-D float32/float64, C order).
+    #[arg(long)]
+    pub p: PathBuf,
+    /// Samples of Q, in the same dimension as P.
+    #[arg(long)]
+    pub q: PathBuf,
+    /// KL estimator: auto, knn, gaussian or smoothed [default: auto].
+    #[arg(long, value_parser = parse_variant::<KlEstimator>)]
+    pub kl: Option<KlEstimator>,
+    /// W1 estimator: exact, sinkhorn or sliced [default: exact].
+    #[arg(long, value_parser = parse_variant::<W1Estimator>)]
+    pub w1: Option<W1Estimator>,
+    /// Neighbour order of the kNN KL estimator [default: 5].
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Noise std β of the smoothed KL.
+    #[arg(long, allow_negative_numbers = true)]
+    pub beta: Option<f64>,
+    /// Half-sample resamples for the confidence interval (0: none) [default: 30].
+    #[arg(long)]
+    pub bootstrap: Option<usize>,
+    /// Points used per side at most (a seeded random subsample) [default: 2000].
+    #[arg(long)]
+    pub max_points: Option<usize>,
+    /// Points per side for the exact assignment (O(n³)); more are subsampled [default: 1000].
+    #[arg(long)]
+    pub exact_max: Option<usize>,
+    /// Sinkhorn's ε relative to the mean distance [default: 0.01].
+    #[arg(long)]
+    pub sinkhorn_epsilon: Option<f64>,
+    /// Random directions of the sliced W1 [default: 128].
+    #[arg(long)]
+    pub directions: Option<usize>,
+    /// Seed of the subsample, the null baseline's halves and the interval.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses a value by its serde name, so every variant of the library's enum is accepted and the
+/// error lists them.
+fn parse_variant<T: DeserializeOwned>(s: &str) -> Result<T, String> {
+    T::deserialize(s.into_deserializer()).map_err(|e: serde::de::value::Error| e.to_string())
+}
+
+/// The command-line flag behind a `MetricsSpec` key.
+fn flag(key: &str) -> String {
+    match key {
+        "k" | "beta" | "bootstrap" => format!("--{key}"),
+        "max_points" => "--max-points".into(),
+        "exact_max_per_class" => "--exact-max".into(),
+        "sinkhorn_epsilon" => "--sinkhorn-epsilon".into(),
+        "sliced_directions" => "--directions".into(),
+        other => format!("metrics.{other}"),
+    }
+}
+
+/// One side of the comparison, as reported.
+#[derive(Serialize)]
+struct Side {
+    path: PathBuf,
+    /// Points in the file.
+    n: usize,
+    dims: usize,
+    /// Points used (after `--max-points`).
+    used: usize,
+}
+
+#[derive(Serialize)]
+struct PerSide {
+    p: usize,
+    q: usize,
+}
+
+/// One estimate in the JSON output (NaN and ±∞ are written as `null`).
+#[derive(Serialize)]
+struct EstimateJson<'a> {
+    value: f64,
+    lo: f64,
+    hi: f64,
+    null: f64,
+    estimator: &'a str,
+    /// Points the estimator used per side.
+    points: PerSide,
+    /// `estimate`, `exact`, `lower_bound` or `upper_bound`.
+    bias: Bias,
+    /// Dimension the estimator worked in (rank of the pooled cloud, after any truncation).
+    dims: usize,
+    resamples: usize,
+    seconds: f64,
+    notes: Vec<String>,
+    error: Option<String>,
+}
+
+/// A message of the layer estimator, in this command's terms: one class, P and Q.
+fn for_pq(s: &str) -> String {
+    s.strip_prefix("class 0: ")
+        .unwrap_or(s)
+        .replace("train cloud", "P cloud")
+        .replace("test cloud", "Q cloud")
+}
+
+impl<'a> From<&'a Estimate> for EstimateJson<'a> {
+    fn from(e: &'a Estimate) -> Self {
+        EstimateJson {
+            value: e.value,
+            lo: e.lo,
+            hi: e.hi,
+            null: e.null,
+            estimator: &e.estimator,
+            points: PerSide {
+                p: e.points_train,
+                q: e.points_test,
+            },
+            bias: e.bias,
+            dims: e.dims,
+            resamples: e.resamples,
+            seconds: e.seconds,
+            notes: e.notes.iter().map(|n| for_pq(n)).collect(),
+            error: e.error.as_deref().map(for_pq),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    kl: EstimateJson<'a>,
+    w1: EstimateJson<'a>,
+    p: Side,
+    q: Side,
+    seed: u64,
+    bootstrap: usize,
+    confidence: f64,
+    seconds: f64,
+}
+
+fn read(path: &Path) -> Result<PointFile, CliError> {
+    read_points(path).map_err(CliError::Input)
+}
+
+/// Estimates KL(P‖Q) and W1(P, Q); `Failed` (exit 3) when either estimator gives no value.
+pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
+    let start = std::time::Instant::now();
+    let mut spec = MetricsSpec::default();
+    if let Some(kl) = args.kl {
+        spec.kl = kl;
+    }
+    if let Some(w1) = args.w1 {
+        spec.w1 = w1;
+    }
+    if let Some(k) = args.k {
+        spec.k = k;
+    }
+    if args.beta.is_some() {
+        spec.beta = args.beta;
+    }
+    if let Some(b) = args.bootstrap {
+        spec.bootstrap = b;
+    }
+    if let Some(m) = args.max_points {
+        spec.max_points = m;
+    }
+    if let Some(m) = args.exact_max {
+        spec.exact_max_per_class = m;
+    }
+    if let Some(e) = args.sinkhorn_epsilon {
+        spec.sinkhorn_epsilon = e;
+    }
+    if let Some(d) = args.directions {
+        spec.sliced_directions = d;
+    }
+    spec.validate()
+        .map_err(|(key, msg)| CliError::Input(format!("{}: {msg}", flag(key))))?;
+    if spec.kl == KlEstimator::Smoothed && spec.beta.is_none() {
+        return Err(CliError::Input(
+            "--kl smoothed needs --beta, the std of the Gaussian smoothing".into(),
+        ));
+    }
+
+    let p = read(&args.p)?;
+    let q = read(&args.q)?;
+    if p.points.d != q.points.d {
+        return Err(CliError::Input(format!(
+            "{}{}: the points have {} dimensions, but those of {} have {}",
+            args.q.display(),
+            q.first_line.map(|l| format!(":{l}")).unwrap_or_default(),
+            q.points.d,
+            args.p.display(),
+            p.points.d
+        )));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(args.seed, "subsample"));
+    let need = points_needed(&spec);
+    let mut cloud = |f: &PointFile, path: &Path| -> Result<Cloud, CliError> {
+        let idx = stratified_subsample(&vec![0; f.points.n], 1, spec.max_points, &mut rng);
+        if idx.len() < need {
+            return Err(CliError::Input(format!(
+                "{}: {} points; the {} KL estimator needs at least {need} per side (for its null baseline and interval){}",
+                path.display(),
+                idx.len(),
+                spec.kl_name(),
+                if matches!(spec.kl, KlEstimator::Knn | KlEstimator::Auto) {
+                    ": lower --k"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Ok(Cloud::new(f.points.select(&idx), vec![0; idx.len()], 1))
+    };
+    let pc = cloud(&p, &args.p)?;
+    let qc = cloud(&q, &args.q)?;
+
+    let device = BackendName::Ndarray.device().map_err(CliError::Internal)?;
+    let div = layer_divergence(
+        &pc,
+        &qc,
+        &spec,
+        LayerContext::default(),
+        &device,
+        derive_seed(args.seed, "estimate"),
+    );
+    let side = |f: &PointFile, path: &Path, c: &Cloud| Side {
+        path: path.to_path_buf(),
+        n: f.points.n,
+        dims: f.points.d,
+        used: c.len(),
+    };
+    let out = Output {
+        kl: (&div.kl).into(),
+        w1: (&div.w1).into(),
+        p: side(&p, &args.p, &pc),
+        q: side(&q, &args.q, &qc),
+        seed: args.seed,
+        bootstrap: spec.bootstrap,
+        confidence: spec.confidence,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let text = if args.json {
+        serde_json::to_string_pretty(&out).map_err(|e| CliError::Internal(e.to_string()))?
+    } else {
+        table(&out)
+    };
+    // a closed pipe loses nothing worth an error: the numbers are all there is
+    let _ = writeln!(std::io::stdout(), "{text}");
+    let failed = [&div.kl, &div.w1].iter().any(|e| e.error.is_some());
+    for (name, e) in [("KL", &div.kl), ("W1", &div.w1)] {
+        if let Some(err) = &e.error {
+            eprintln!("error: {name} estimator {}: {}", e.estimator, for_pq(err));
+        }
+    }
+    Ok(if failed { Status::Failed } else { Status::Ok })
+}
+
+fn bias_word(b: Bias) -> &'static str {
+    match b {
+        Bias::Estimate => "estimate",
+        Bias::Exact => "exact",
+        Bias::LowerBound => "lower bound",
+        Bias::UpperBound => "upper bound",
+    }
+}
+
+/// The terminal table: one row per divergence, then notes and errors.
+fn table(o: &Output) -> String {
+    let pct = (o.confidence * 100.0).round();
+    let mut cells: Vec<Vec<String>> = vec![[
+        "divergence",
+        "value",
+        &format!("{pct}% CI"),
+        "null",
+        "estimator",
+        "kind",
+        "points P/Q",
+        "dims",
+        "seconds",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()];
+    for (name, e) in [("KL(P‖Q)", &o.kl), ("W1(P, Q)", &o.w1)] {
+        let ci = if e.lo.is_nan() || e.hi.is_nan() {
+            "—".to_string()
+        } else {
+            format!("[{}, {}]", num(e.lo), num(e.hi))
+        };
+        cells.push(vec![
+            name.into(),
+            num(e.value),
+            ci,
+            num(e.null),
+            e.estimator.into(),
+            if e.error.is_some() {
+                "failed".into()
+            } else {
+                bias_word(e.bias).into()
+            },
+            format!("{}/{}", e.points.p, e.points.q),
+            e.dims.to_string(),
+            format!("{:.2}", e.seconds),
+        ]);
+    }
+    let widths: Vec<usize> = (0..cells[0].len())
+        .map(|c| {
+            cells
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut s = format!(
+        "funnel estimate · P {}: {} × {} ({} used) · Q {}: {} × {} ({} used) · seed {} · CI from {} half-samples\n\n",
+        o.p.path.display(),
+        o.p.n,
+        o.p.dims,
+        o.p.used,
+        o.q.path.display(),
+        o.q.n,
+        o.q.dims,
+        o.q.used,
+        o.seed,
+        o.bootstrap
+    );
+    for (i, row) in cells.iter().enumerate() {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, w))| {
+                if c == 0 || c == 4 || c == 5 {
+                    format!("{cell:<w$}", w = *w)
+                } else {
+                    format!("{cell:>w$}", w = *w)
+                }
+            })
+            .collect();
+        s.push_str(line.join("  ").trim_end());
+        s.push('\n');
+        if i == 0 {
+            s.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
+            s.push('\n');
+        }
+    }
+    for (name, e) in [("KL", &o.kl), ("W1", &o.w1)] {
+        if let Some(err) = &e.error {
+            s.push_str(&format!("· {name} failed: {err}\n"));
+        }
+        for n in &e.notes {
+            s.push_str(&format!("· {name}: {n}\n"));
+        }
+    }
+    s.push_str(
+        "· null: the same estimator between two halves of Q (its value when P = Q); CI: recentred half-sampling",
+    );
+    s
+}

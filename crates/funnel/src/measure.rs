@@ -1,0 +1,228 @@
+//! `funnel measure`: the saved model of a finished run, measured layer by layer against another
+//! labelled data set (shifted or production data) without retraining. The run's config rebuilds
+//! the training split exactly (same seed → same split and standardization) and the network,
+//! whose parameters come from `model.bpk`; the rest is `funnel run`'s own tail
+//! ([`crate::run::measure_and_write`]).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use funnel_model::derive_seed;
+use funnel_train::data::LabelColumn;
+use funnel_train::DataError;
+
+use crate::config::Config;
+use crate::prepare::capture_subsets;
+use crate::report::*;
+use crate::results::RunDir;
+use crate::run::{io_err, measure_and_write, say, secs, Measure, MODEL_FILE};
+use crate::CliError;
+
+/// Arguments of `funnel measure`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MeasureArgs {
+    /// A finished `funnel run` folder (it holds config.toml and model.bpk).
+    pub run_dir: PathBuf,
+    /// Labelled CSV to measure against, in place of the run's test set: the training data's
+    /// feature columns (for CSV data: the same columns and header as the training file).
+    #[arg(long)]
+    pub test: PathBuf,
+    /// Results go to OUT/<name>-measure/<run-id>/.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Label column of the test file when the run's data is not CSV: a header name or a 0-based
+    /// index (negative from the end) [default: the last column].
+    #[arg(long, allow_hyphen_values = true)]
+    pub label: Option<String>,
+}
+
+/// `3` → index 3, `-1` → the last column, anything else a header name.
+fn label_column(s: &str) -> LabelColumn {
+    s.trim()
+        .parse::<i64>()
+        .map_or_else(|_| LabelColumn::Name(s.to_string()), LabelColumn::Index)
+}
+
+/// Measures the run's model against `--test`; writes a results folder like a run's.
+pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
+    let start = Instant::now();
+    let dir = &args.run_dir;
+    let not_run =
+        |why: String| CliError::Input(format!("{}: not a funnel run folder: {why}", dir.display()));
+    let config_path = dir.join("config.toml");
+    if !config_path.is_file() {
+        return Err(not_run("it has no config.toml".into()));
+    }
+    let config = Config::load(&config_path, &[])
+        .map_err(|e| not_run(format!("its config.toml is not a valid config: {e}")))?;
+    let model_path = dir.join(MODEL_FILE);
+    if !model_path.is_file() {
+        return Err(not_run(format!(
+            "it has no {MODEL_FILE} (a run whose training failed keeps no model)"
+        )));
+    }
+    let label = args.label.as_deref().map(label_column);
+    if label.is_some() {
+        if let funnel_train::DataSpec::Csv { .. } = config.data {
+            return Err(CliError::Input(
+                "--label: the run's data is a CSV file, so the test file repeats its columns and label column; drop --label".into(),
+            ));
+        }
+    }
+    let device = config.backend.device().map_err(CliError::Input)?;
+    let seed = config.seed;
+
+    // ---- the run's data, exactly as it was split and standardized, and the new test set
+    let t = Instant::now();
+    let split = config.data.load(derive_seed(seed, "data")).map_err(|e| {
+        CliError::Input(format!(
+            "{}: cannot reload the run's training data: {e}",
+            config_path.display()
+        ))
+    })?;
+    let test = split
+        .read_labelled_csv(&args.test, label.as_ref())
+        .map_err(|e| match e {
+            DataError::Invalid { message, .. } => CliError::Input(format!("--label: {message}")),
+            file_error => CliError::Input(file_error.to_string()),
+        })?;
+    let data_s = secs(t.elapsed());
+    let classes = split.train.num_classes;
+
+    // ---- the network, with the run's parameters
+    let mlp = config.model.mlp(split.train.dim, classes);
+    let bytes = std::fs::read(&model_path)
+        .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", model_path.display())))?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| not_run(format!("{MODEL_FILE} is not a model record: {e}")))?;
+    let model = mlp
+        .init(&device)
+        .map_err(|e| not_run(format!("config.toml describes no valid network: {e}")))?
+        .try_load_record(record)
+        .map_err(|e| {
+            not_run(format!(
+                "{MODEL_FILE} does not fit the network of config.toml: {e}"
+            ))
+        })?;
+    let (capture_train, capture_test) = capture_subsets(
+        &config,
+        &split.train,
+        &test,
+        &args.test.display().to_string(),
+    )?;
+    // what the run recorded, when its summary is readable: its training, and the size of its
+    // data, which the config must reload (a data file changed since the run is refused)
+    let recorded: Option<serde_json::Value> = std::fs::read(dir.join("summary.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(d) = recorded.as_ref().map(|s| &s["data"]) {
+        let then = [&d["n_train"], &d["dim"], &d["classes"]].map(serde_json::Value::as_u64);
+        let now = [split.train.len(), split.train.dim, classes].map(|v| Some(v as u64));
+        if then.iter().all(Option::is_some) && then != now {
+            let show = |v: [Option<u64>; 3]| {
+                let v = v.map(|x| x.unwrap_or(0));
+                format!(
+                    "{} training examples × {} features, {} classes",
+                    v[0], v[1], v[2]
+                )
+            };
+            return Err(CliError::Input(format!(
+                "{}: the run's data reloads as {}, but the run had {}: its data files changed since",
+                config_path.display(),
+                show(now),
+                show(then)
+            )));
+        }
+    }
+    let config_toml = std::fs::read_to_string(&config_path)
+        .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", config_path.display())))?;
+
+    // ---- results folder (removed again if anything below fails before it is finished)
+    let name = format!("{}-measure", config.name);
+    let run = RunDir::create(&args.out, &name, seed)
+        .map_err(io_err("cannot create the results folder"))?;
+    run.write("config.toml", config_toml.as_bytes())
+        .map_err(io_err("cannot write config.toml"))?;
+    let dims = mlp.dims();
+    say(format_args!(
+        "funnel measure · {} · run {} · backend {} · seed {}",
+        name,
+        run.id(),
+        config.backend.name(),
+        seed
+    ));
+    say(format_args!(
+        "model: {} of {} ({} parameters), not retrained",
+        MODEL_FILE,
+        dir.display(),
+        model.num_params()
+    ));
+    say(format_args!(
+        "data: {} — {} train (the run's training split) / {} test from {}",
+        split.info.description,
+        split.train.len(),
+        test.len(),
+        args.test.display()
+    ));
+    let source = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+    let test_file = std::fs::canonicalize(&args.test).unwrap_or_else(|_| args.test.clone());
+    let field = |k: &str| recorded.as_ref().and_then(|s| s["training"][k].as_f64());
+    let summary = Summary {
+        status: Status::Ok,
+        reason: None,
+        name: name.clone(),
+        run_id: run.id().to_string(),
+        seed,
+        backend: config.backend.name().into(),
+        funnel_version: env!("CARGO_PKG_VERSION").into(),
+        created: chrono::Utc::now().to_rfc3339(),
+        data: DataSummary {
+            kind: config.data.kind().into(),
+            description: format!(
+                "{}; test set {}",
+                split.info.description,
+                test_file.display()
+            ),
+            n_train: split.train.len(),
+            n_test: test.len(),
+            dim: split.train.dim,
+            classes,
+            standardized: split.info.standardized,
+        },
+        source: Some(SourceSummary {
+            run_dir: source,
+            test_file,
+            model_file: MODEL_FILE.into(),
+        }),
+        model: ModelSummary::of(&config, &dims, model.num_params()),
+        training: TrainingSummary::of(
+            &config,
+            field("epochs_run").map_or(config.train.epochs, |e| e as usize),
+            field("seconds").unwrap_or(f64::NAN),
+        ),
+        losses: None,
+        gap: None,
+        funnel_layer: None,
+        bounds: None,
+        measurement: None,
+        layers: Vec::new(),
+        timings: Timings {
+            data_s,
+            ..Timings::default()
+        },
+    };
+    let measure = Measure {
+        config: &config,
+        device: &device,
+        model: &model,
+        train: &split.train,
+        test: &test,
+        capture_train: &capture_train,
+        capture_test: &capture_test,
+        start,
+    };
+    measure_and_write(measure, run, summary, None)
+}
