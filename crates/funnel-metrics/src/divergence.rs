@@ -25,6 +25,7 @@
 //! uses every point; when the exact-W1 cap (`exact_max_per_class`) binds at full size but not
 //! for the halves, the half-sample spread understates the full estimate's by up to √2.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::time::Instant;
 
@@ -179,12 +180,14 @@ type ClassFn<'a> = dyn FnMut(
     ) -> Result<(f64, usize, usize, (usize, usize)), EstimateError>
     + 'a;
 
-/// One class's inputs to an estimator call: class, weight, train and test coordinates.
-type Pair = (usize, f64, Coords, Coords);
+/// One class's inputs to an estimator call: class, weight, train and test coordinates
+/// (borrowed for the full clouds, owned for the halves and half-samples: a wide layer's
+/// coordinates are hundreds of MB, so the full clouds are never copied).
+type Pair<'a> = (usize, f64, Cow<'a, Coords>, Cow<'a, Coords>);
 
 /// Σ_y w_y·f(P_y, Q_y) over the class pairs.
 fn combine(
-    pairs: &[Pair],
+    pairs: &[Pair<'_>],
     f: &mut ClassFn<'_>,
     rng: &mut ChaCha8Rng,
 ) -> Result<Combined, EstimateError> {
@@ -226,7 +229,7 @@ fn calibrate(
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "value"));
     let main: Vec<Pair> = classes
         .iter()
-        .map(|c| (c.class, c.weight, c.train.clone(), c.test.clone()))
+        .map(|c| (c.class, c.weight, Cow::Borrowed(&c.train), Cow::Borrowed(&c.test)))
         .collect();
     let value = match combine(&main, f, &mut rng) {
         Ok(v) => v,
@@ -247,7 +250,12 @@ fn calibrate(
         .zip(halves)
         .map(|(c, (a, b))| {
             let w = a.len() as f64 / a_total.max(1) as f64;
-            (c.class, w, c.test.select(a), c.test.select(b))
+            (
+                c.class,
+                w,
+                Cow::Owned(c.test.select(a)),
+                Cow::Owned(c.test.select(b)),
+            )
         })
         .collect();
     let null = match combine(&null_pairs, f, &mut null_rng) {
@@ -267,7 +275,12 @@ fn calibrate(
             .map(|c| {
                 let ip = half(c.train.n, &mut boot_rng);
                 let iq = half(c.test.n, &mut boot_rng);
-                (c.class, c.weight, c.train.select(&ip), c.test.select(&iq))
+                (
+                    c.class,
+                    c.weight,
+                    Cow::Owned(c.train.select(&ip)),
+                    Cow::Owned(c.test.select(&iq)),
+                )
             })
             .collect();
         match combine(&pairs, f, &mut boot_rng) {

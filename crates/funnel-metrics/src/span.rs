@@ -40,16 +40,16 @@ impl Coords {
         Coords::new(data, idx.len(), self.d)
     }
 
-    /// The first `r` columns.
-    pub fn truncate_columns(&self, r: usize) -> Coords {
+    /// The first `r` columns (borrowed when that is all of them).
+    pub fn truncate_columns(&self, r: usize) -> std::borrow::Cow<'_, Coords> {
         if r >= self.d {
-            return self.clone();
+            return std::borrow::Cow::Borrowed(self);
         }
         let mut data = Vec::with_capacity(self.n * r);
         for i in 0..self.n {
             data.extend_from_slice(&self.row(i)[..r]);
         }
-        Coords::new(data, self.n, r)
+        std::borrow::Cow::Owned(Coords::new(data, self.n, r))
     }
 
     pub fn mean(&self) -> Vec<f64> {
@@ -64,12 +64,21 @@ impl Coords {
         m
     }
 
-    /// Sample covariance with divisor `n − 1` (`n` when n = 1).
+    /// Sample covariance with divisor `n − 1` (`n` when n = 1), accumulated over row blocks.
     pub fn covariance(&self) -> DMatrix<f64> {
         let m = self.mean();
-        let centered = DMatrix::from_fn(self.n, self.d, |i, j| self.data[i * self.d + j] - m[j]);
+        let mut cov = DMatrix::zeros(self.d, self.d);
+        let mut start = 0;
+        while start < self.n {
+            let len = SPAN_BLOCK.min(self.n - start);
+            let x = DMatrix::from_fn(len, self.d, |i, j| {
+                self.data[(start + i) * self.d + j] - m[j]
+            });
+            cov += x.transpose() * &x;
+            start += len;
+        }
         let div = (self.n.max(2) - 1) as f64;
-        (centered.transpose() * &centered) / div
+        cov / div
     }
 }
 
