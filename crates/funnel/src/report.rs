@@ -530,3 +530,27 @@ mod tests {
         assert_eq!(num(-0.5), "-0.500");
     }
 }
+
+/// The KL estimator of every layer in one phrase: its name when all layers share it, else
+/// `name: layers a, b; other: layer c` in order of first use (what `auto` chose).
+pub fn kl_estimators(rows: &[LayerRow]) -> String {
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    for r in rows {
+        match groups.iter_mut().find(|(name, _)| *name == r.kl.estimator) {
+            Some((_, layers)) => layers.push(r.layer),
+            None => groups.push((&r.kl.estimator, vec![r.layer])),
+        }
+    }
+    if groups.len() == 1 {
+        return groups[0].0.to_string();
+    }
+    groups
+        .iter()
+        .map(|(name, layers)| {
+            let list: Vec<String> = layers.iter().map(|l| l.to_string()).collect();
+            let word = if layers.len() == 1 { "layer" } else { "layers" };
+            format!("{name}: {word} {}", list.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

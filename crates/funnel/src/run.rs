@@ -474,7 +474,7 @@ pub fn measure_and_write(
         },
         points_train: tr_idx.len(),
         points_test: te_idx.len(),
-        kl_estimator: config.metrics.kl_name(),
+        kl_estimator: report::kl_estimators(&bounds.rows),
         w1_estimator: config.metrics.w1_name(),
         w1_bias: config.metrics.w1_bias(),
         bootstrap: config.metrics.bootstrap,
@@ -500,7 +500,10 @@ pub fn measure_and_write(
     say(format_args!(
         "measurement: stochastic layers: {}; KL {}; W1 {}; {} train / {} test points per layer; CI from {} half-samples",
         summary.measurement.as_ref().map_or("", |m| m.stochastic_layers.as_str()),
-        config.metrics.kl_name(),
+        summary
+            .measurement
+            .as_ref()
+            .map_or(String::new(), |m| m.kl_estimator.clone()),
         config.metrics.w1_name(),
         tr_idx.len(),
         te_idx.len(),
