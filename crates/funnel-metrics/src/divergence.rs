@@ -229,7 +229,14 @@ fn calibrate(
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "value"));
     let main: Vec<Pair> = classes
         .iter()
-        .map(|c| (c.class, c.weight, Cow::Borrowed(&c.train), Cow::Borrowed(&c.test)))
+        .map(|c| {
+            (
+                c.class,
+                c.weight,
+                Cow::Borrowed(&c.train),
+                Cow::Borrowed(&c.test),
+            )
+        })
         .collect();
     let value = match combine(&main, f, &mut rng) {
         Ok(v) => v,
