@@ -203,6 +203,8 @@ pub fn sliced(
         }
     }
     let theta = Tensor::<2>::from_data(TensorData::new(theta, [d, k]), device);
+    // Projections run on the backend; the sorts on the host: burn-ndarray's `sort` took 3× as
+    // long as `sort_unstable_by` here (n = 10 000, 256 directions: 0.49 s against 0.16 s in all).
     let project = |c: &Coords| {
         let x: Vec<f32> = c.data.iter().map(|v| *v as f32).collect();
         let t = Tensor::<2>::from_data(TensorData::new(x, [c.n, d]), device);
@@ -231,6 +233,42 @@ pub fn sliced(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sliced_matches_a_host_computation_with_the_same_directions() {
+        use rand::{RngExt, SeedableRng};
+        #[allow(deprecated)]
+        let device = Device::ndarray();
+        let mut gen = ChaCha8Rng::seed_from_u64(3);
+        let mut cloud = |n: usize, shift: f64| {
+            let data = (0..n * 5)
+                .map(|i| gen.random_range(-1.0..1.0) + if i % 5 == 0 { shift } else { 0.0 })
+                .collect();
+            Coords::new(data, n, 5)
+        };
+        let (p, q) = (cloud(300, 0.0), cloud(217, 0.4));
+        let k = 16;
+        let fast = sliced(&p, &q, k, &mut ChaCha8Rng::seed_from_u64(9), &device).unwrap();
+        // the same directions, drawn in the same order, projected and sorted on the host
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut total = 0.0;
+        for _ in 0..k {
+            let v: Vec<f64> = (0..5).map(|_| StandardNormal.sample(&mut rng)).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let proj = |c: &Coords| -> Vec<f64> {
+                (0..c.n)
+                    .map(|i| c.row(i).iter().zip(&v).map(|(x, t)| x * t / norm).sum())
+                    .collect()
+            };
+            total += one_dimensional(&mut proj(&p), &mut proj(&q));
+        }
+        let slow = total / k as f64;
+        assert!(
+            (fast.value - slow).abs() < 1e-5 * slow,
+            "{} vs {slow}",
+            fast.value
+        );
+    }
 
     /// min over permutations σ of (1/n) Σ_i ‖p_i − q_σ(i)‖, by enumeration (Heap's algorithm).
     fn brute_force_w1(p: &Coords, q: &Coords) -> f64 {
