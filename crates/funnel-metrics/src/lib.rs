@@ -15,6 +15,7 @@
 
 pub mod assignment;
 pub mod bounds;
+pub mod calibrate;
 pub mod cloud;
 pub mod divergence;
 pub mod kl;

@@ -11,7 +11,7 @@
 //!   draws per input; one suffices when no noise lies upstream). There is no natural null
 //!   (it is a difference of two entropy estimates), so `null` is NaN.
 //!
-//! Both carry the recentred half-sampling interval of [`crate::divergence`], over half-samples
+//! Both carry the recentred half-sampling interval of [`crate::calibrate`], over half-samples
 //! of the examples (stratified by class for I(T; Y)).
 
 use std::time::Instant;
@@ -22,8 +22,9 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::calibrate::{half, recentred_interval};
 use crate::cloud::{class_indices, Cloud};
-use crate::divergence::{half, recentred_interval, resolve_kl, Bias, Estimate};
+use crate::divergence::{resolve_kl, Bias, Estimate};
 use crate::kl;
 use crate::smoothed::{grouped_mixture_entropy, mixture_entropy, smoothed_kl};
 use crate::span::{Coords, Span};

@@ -62,7 +62,7 @@ pub struct MetricsSpec {
     /// Points captured per split (stratified subsample of the training and of the test set).
     pub max_points: usize,
     /// Half-sample resamples for the confidence intervals (0 disables them); see
-    /// [`crate::divergence`] for why half-samples replace the with-replacement bootstrap.
+    /// [`crate::calibrate`] for why half-samples replace the with-replacement bootstrap.
     pub bootstrap: usize,
     /// Coverage of the interval.
     pub confidence: f64,
