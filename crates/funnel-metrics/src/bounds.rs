@@ -43,8 +43,8 @@ pub struct LayerRow {
     pub lipschitz: f64,
     /// ρ_l·W_l + c·TV: the W1 bound on the cross-entropy gap.
     pub w1_bound: f64,
-    /// The KL estimate rose above the previous layer's by more than both intervals allow —
-    /// impossible in theory (data processing), so an estimator artefact.
+    /// The KL estimate rose above the previous layer's, by the same estimator, by more than
+    /// both intervals allow — impossible in theory (data processing), so an estimator artefact.
     pub kl_rise: bool,
     /// I(T_l; Y) on the training cloud, when measured.
     pub mi_ty: Option<Estimate>,
@@ -85,8 +85,13 @@ pub fn assemble(
     );
     let mut rows: Vec<LayerRow> = Vec::with_capacity(layers.len());
     for ((info, div), &rho) in layers.iter().zip(divergences).zip(lipschitz) {
+        // only between layers measured by the same estimator: across estimators (e.g. kNN on
+        // the input, smoothed on a noisy layer) the numbers carry different biases
         let kl_rise = rows.last().is_some_and(|prev| {
-            div.kl.lo.is_finite() && prev.kl.hi.is_finite() && div.kl.lo > prev.kl.hi
+            prev.kl.estimator == div.kl.estimator
+                && div.kl.lo.is_finite()
+                && prev.kl.hi.is_finite()
+                && div.kl.lo > prev.kl.hi
         });
         let d = div.kl.value;
         rows.push(LayerRow {
@@ -117,6 +122,44 @@ pub fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn layer(index: usize) -> LayerInfo {
+        LayerInfo {
+            index,
+            width: 4,
+            role: funnel_model::LayerRole::Hidden,
+            activation: funnel_model::Activation::Relu,
+            regularizer: funnel_model::Regularizer::None,
+        }
+    }
+
+    fn div(estimator: &str, value: f64, lo: f64, hi: f64) -> LayerDivergence {
+        let mut kl = Estimate::failed(estimator.into(), crate::Bias::Estimate, String::new());
+        (kl.value, kl.lo, kl.hi, kl.error) = (value, lo, hi, None);
+        let mut w1 = kl.clone();
+        w1.label_term = 0.0;
+        LayerDivergence {
+            kl,
+            w1,
+            rank: 4,
+            mi_ty: None,
+            mi_xt: None,
+        }
+    }
+
+    #[test]
+    fn a_kl_rise_is_flagged_only_between_layers_of_the_same_estimator() {
+        let layers: Vec<LayerInfo> = (0..4).map(layer).collect();
+        let divs = vec![
+            div("knn(k=5)", 0.1, 0.05, 0.15),
+            div("knn(k=5)", 0.5, 0.4, 0.6), // above the previous interval: a rise
+            div("smoothed(β=1)", 2.0, 1.9, 2.1), // higher, but another estimator
+            div("smoothed(β=1)", 2.05, 1.95, 2.2), // overlapping intervals
+        ];
+        let b = assemble(&layers, divs, &[1.0; 4], 5.0);
+        let rises: Vec<bool> = b.rows.iter().map(|r| r.kl_rise).collect();
+        assert_eq!(rises, [false, true, false, false]);
+    }
 
     #[test]
     fn bound_formulas() {
