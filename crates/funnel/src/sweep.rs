@@ -76,7 +76,7 @@ pub struct Cell {
     /// share it).
     pub config: String,
     pub seed: u64,
-    /// Axis key → value as written (TOML), in column order.
+    /// Axis key → value as shown in the CSV files, in column order.
     pub axes: Vec<(String, String)>,
     /// `--set` arguments of the child (name and seed included).
     pub overrides: Vec<String>,
@@ -126,12 +126,19 @@ fn fnv1a(text: &str) -> String {
     format!("{h:016x}")
 }
 
+/// A value as shown in the CSV columns: strings unquoted, very large or small floats in
+/// scientific notation (`1e30`, not thirty digits).
+fn show(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Float(x) if *x != 0.0 && !(1e-4..1e6).contains(&x.abs()) => format!("{x:e}"),
+        other => other.to_string(),
+    }
+}
+
 /// A value as a short folder-safe label.
 fn label(v: &toml::Value) -> String {
-    let raw = match v {
-        toml::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let raw = show(v);
     let mut s: String = raw
         .chars()
         .map(|c| {
@@ -275,7 +282,7 @@ impl Study {
                     "width" => width = v.as_integer().map(|x| x as usize),
                     _ => overrides.push(format!("{k}={v}")),
                 }
-                axis_cols.push((k.clone(), v.to_string()));
+                axis_cols.push((k.clone(), show(v)));
                 labels.push(match k.as_str() {
                     "depth" => format!("d{}", label(v)),
                     "width" => format!("w{}", label(v)),
@@ -570,17 +577,18 @@ pub fn merge(args: &MergeArgs) -> Result<Status, CliError> {
                 d.display()
             ))
         })?;
-        metas.push(m);
+        metas.push((d.clone(), m));
     }
     if let Some(existing) = read_meta(&args.out) {
-        metas.insert(0, existing);
+        metas.insert(0, (args.out.clone(), existing));
     }
-    let first = &metas[0];
-    for (m, d) in metas.iter().zip(&args.dirs).skip(1) {
+    let first = &metas[0].1;
+    for (d, m) in &metas[1..] {
         if m.fingerprint != first.fingerprint {
             return Err(CliError::Input(format!(
-                "{} holds a different study (fingerprint {} ≠ {})",
+                "{} holds a different study than {} (fingerprint {} ≠ {})",
                 d.display(),
+                metas[0].0.display(),
                 m.fingerprint,
                 first.fingerprint
             )));
@@ -832,7 +840,7 @@ fn write_aggregates(dir: &Path, meta: &SweepMeta, cells: &[Cell]) -> Result<Stat
                 .axes
                 .iter()
                 .find(|(a, _)| a == k)
-                .map(|(_, v)| v.trim_matches('"').to_string())
+                .map(|(_, v)| v.clone())
                 .unwrap_or_default();
             v.push(val);
         }
