@@ -70,6 +70,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    sweep::die_with_parent();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(&args),

@@ -386,6 +386,7 @@ fn run_cell(exe: &Path, base: &Path, sweep: &Path, cell: &Cell) -> Outcome {
     let _ = fs::remove_dir_all(&dir);
     let mut cmd = Command::new(exe);
     cmd.arg("run").arg(base).arg("--out").arg(&cells);
+    cmd.env(PARENT_ENV, std::process::id().to_string());
     for o in &cell.overrides {
         cmd.arg("--set").arg(o);
     }
@@ -426,6 +427,31 @@ fn run_cell(exe: &Path, base: &Path, sweep: &Path, cell: &Cell) -> Outcome {
             }
         }
     }
+}
+
+/// Set on a cell's child process: the pid of the sweep that started it.
+const PARENT_ENV: &str = "FUNNEL_SWEEP_PARENT";
+
+/// In a cell's child: exits as soon as the sweep that started it is gone (e.g. `kill -9`),
+/// so a rerun never races an orphan for the same cell folder. The orphan's staging folder is
+/// left behind and deleted by the rerun. A watchdog thread polls the parent pid (std only; no
+/// `prctl`).
+pub fn die_with_parent() {
+    let Some(parent) = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    else {
+        return;
+    };
+    #[cfg(not(unix))]
+    let _ = parent;
+    #[cfg(unix)]
+    std::thread::spawn(move || loop {
+        if std::os::unix::process::parent_id() != parent {
+            std::process::exit(137);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    });
 }
 
 fn read_meta(dir: &Path) -> Option<SweepMeta> {

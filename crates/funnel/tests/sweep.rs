@@ -295,3 +295,81 @@ fn merged_shards_equal_the_full_run() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("different study"), "{}", text(&o));
 }
+
+#[cfg(unix)]
+#[test]
+fn kill_9_of_the_sweep_loses_only_the_cells_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        "base.toml",
+        &TINY.replace("epochs = 4", "epochs = 40"),
+    );
+    let st = write_config(
+        dir.path(),
+        "study.toml",
+        "name = \"st\"\nbase = \"base.toml\"\nseeds = [1, 2, 3]\n[axes]\ndepth = [2, 3]\nwidth = [6]\n",
+    );
+    let out = dir.path().join("out");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_funnel"))
+        .args(["sweep", s(&st), "--out", s(&out), "--jobs", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // kill as soon as the first cell is finished (or after a while): cells are in flight
+    let t0 = std::time::Instant::now();
+    while t0.elapsed().as_secs() < 20 {
+        let done = std::fs::read_dir(out.join("st/cells"))
+            .map(|rd| {
+                rd.filter(|e| {
+                    let p = e.as_ref().unwrap().path();
+                    std::fs::read_dir(p)
+                        .unwrap()
+                        .any(|r| r.unwrap().path().join("summary.json").is_file())
+                })
+                .count()
+            })
+            .unwrap_or(0);
+        if done >= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // the orphaned cells notice within 100 ms and exit
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let before: Vec<(String, Vec<String>)> = cell_runs(&out.join("st"));
+    let finished = before
+        .iter()
+        .filter(|(_, runs)| runs.iter().any(|r| !r.starts_with('.')))
+        .count();
+    assert!(finished < 6, "the sweep was killed too late: {before:?}");
+    let o = funnel(&["sweep", s(&st), "--out", s(&out), "--jobs", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("{finished} done, {} to run", 6 - finished)),
+        "{}",
+        text(&o)
+    );
+    let after = cell_runs(&out.join("st"));
+    assert_eq!(after.len(), 6);
+    for (id, runs) in &after {
+        assert_eq!(runs.len(), 1, "{id}: {runs:?}");
+        assert!(!runs[0].starts_with('.'), "{id}: {runs:?}");
+        // a cell finished before the kill is untouched
+        if let Some((_, old)) = before.iter().find(|(b, _)| b == id) {
+            if old.iter().any(|r| !r.starts_with('.')) {
+                assert_eq!(old, runs, "{id}");
+            }
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.join("st/summary.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        7
+    );
+}
