@@ -492,7 +492,8 @@ pub fn sweep(args: &SweepArgs) -> Result<Status, CliError> {
             dir.display()
         )));
     }
-    fs::create_dir_all(dir.join("cells")).map_err(internal("cannot create the sweep folder"))?;
+    // sweep.json before cells/, so a folder with cells always says which study they belong to
+    fs::create_dir_all(&dir).map_err(internal("cannot create the sweep folder"))?;
     write_atomic(&dir.join("study.toml"), study.text.as_bytes())
         .map_err(internal("cannot write study.toml"))?;
     write_atomic(&dir.join("base.toml"), study.base_text.as_bytes())
@@ -510,6 +511,7 @@ pub fn sweep(args: &SweepArgs) -> Result<Status, CliError> {
             .as_bytes(),
     )
     .map_err(internal("cannot write sweep.json"))?;
+    fs::create_dir_all(dir.join("cells")).map_err(internal("cannot create the sweep folder"))?;
 
     let mine = shard_cells(&study.cells, shard);
     let todo: Vec<Cell> = mine
@@ -1028,7 +1030,7 @@ mod tests {
         assert!((t - 4.0 / 6.0).abs() < 1e-12, "{t}");
         // ties: x = 1 1 2 3, y = 1 2 2 3. Pairs: (1,2) tie in x only; (1,3) C; (1,4) C;
         // (2,3) tie in y only; (2,4) C; (3,4) C → C = 4, D = 0, tx = 1, ty = 1:
-        // τ_b = 4 / sqrt((4 + 1)(4 + 1)) = 0.8
+        // τ_b = 4 / sqrt((4 + 1)(4 + 1)) = 0.8 (scipy.stats.kendalltau agrees)
         let t = kendall_tau_b(&[1., 1., 2., 3.], &[1., 2., 2., 3.]);
         assert!((t - 0.8).abs() < 1e-12, "{t}");
         // reversed order: −1; constant side: NaN; NaN pairs dropped
