@@ -15,6 +15,7 @@ mod report;
 mod results;
 mod run;
 mod selftest;
+mod sweep;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -45,6 +46,11 @@ enum Command {
     /// Check every estimator against closed forms (Gaussian pairs, shifted Gaussians, 1-D
     /// pairs, uniform boxes) and exit 3 when one leaves its documented tolerance.
     Selftest(selftest::SelftestArgs),
+    /// Run a study: a base config, axes over config keys and seeds; every cell a `funnel run`
+    /// child process, resumable and shardable; writes summary.csv, aggregate.csv, rankings.csv.
+    Sweep(sweep::SweepArgs),
+    /// Combine sweep folders of one study (e.g. its shards) into one, with the aggregate files.
+    Merge(sweep::MergeArgs),
 }
 
 /// How a command failed; decides the exit code.
@@ -64,12 +70,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    sweep::die_with_parent();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Estimate(args) => estimate::estimate(&args),
         Command::Measure(args) => measure::measure(&args),
         Command::Selftest(args) => selftest::selftest(&args),
+        Command::Sweep(args) => sweep::sweep(&args),
+        Command::Merge(args) => sweep::merge(&args),
     };
     match result {
         Ok(report::Status::Ok) => ExitCode::SUCCESS,
