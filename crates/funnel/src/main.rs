@@ -9,8 +9,10 @@ mod backend;
 mod config;
 mod estimate;
 mod measure;
+mod plots;
 mod points;
 mod prepare;
+mod regenerate;
 mod report;
 mod results;
 mod run;
@@ -45,6 +47,10 @@ enum Command {
     /// Check every estimator against closed forms (Gaussian pairs, shifted Gaussians, 1-D
     /// pairs, uniform boxes) and exit 3 when one leaves its documented tolerance.
     Selftest(selftest::SelftestArgs),
+    /// Regenerate `report.md` and the figures (`plots/`) of a finished run from its
+    /// `summary.json`, or the figures of a sweep folder from its `summary.csv`, without
+    /// rerunning anything.
+    Report(regenerate::ReportArgs),
 }
 
 /// How a command failed; decides the exit code.
@@ -70,6 +76,7 @@ fn main() -> ExitCode {
         Command::Estimate(args) => estimate::estimate(&args),
         Command::Measure(args) => measure::measure(&args),
         Command::Selftest(args) => selftest::selftest(&args),
+        Command::Report(args) => regenerate::report(&args),
     };
     match result {
         Ok(report::Status::Ok) => ExitCode::SUCCESS,
