@@ -1216,6 +1216,23 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_while_drawing_is_an_error_not_a_crash() {
+        let r: Result<(), String> = guarded(|| panic!("no room for the legend"));
+        assert_eq!(r.unwrap_err(), "no room for the legend");
+        let r: Result<(), String> = guarded(|| Err("bad".into()));
+        assert_eq!(r.unwrap_err(), "bad");
+    }
+
+    #[test]
+    fn tick_labels_drop_trailing_zeros_and_rounding_noise() {
+        assert_eq!(tick(0.5, 1.0), "0.5");
+        assert_eq!(tick(100.0, 100.0), "100");
+        assert_eq!(tick(-5.55e-17, 1.0), "0");
+        assert_eq!(tick(0.0123, 1.0), "0.0123");
+        assert_eq!(tick(12345.0, 1e5), "1.23e4");
+    }
+
+    #[test]
     fn segments_split_at_gaps() {
         let s = segments(
             &[(0.0, 1.0), (1.0, f64::NAN), (2.0, 2.0), (3.0, -1.0)],
