@@ -922,7 +922,12 @@ where
         chart.draw_series(std::iter::once(
             EmptyElement::at((x[0], y[0]))
                 + Circle::new((0, 0), 5, BLUE_.filled())
-                + Text::new(format!("layer {l}"), (8, -20), font(15.0)),
+                // labels of the rightmost points go below them, clear of the saturation line
+                + Text::new(
+                    format!("layer {l}"),
+                    if x[0] > 0.75 * xr.end { (-24, 14) } else { (8, -20) },
+                    font(15.0),
+                ),
         ))?;
     }
     // legend column
