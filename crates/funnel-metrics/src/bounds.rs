@@ -2,7 +2,7 @@
 //! divergences and Lipschitz constants.
 
 use funnel_model::LayerInfo;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::divergence::{Estimate, LayerDivergence};
 
@@ -24,7 +24,7 @@ pub fn w1_bound(rho: f64, w: f64, c: f64, label_tv: f64) -> f64 {
 }
 
 /// One row of `layers.csv`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerRow {
     pub layer: usize,
     pub width: usize,
@@ -35,13 +35,17 @@ pub struct LayerRow {
     pub rank: usize,
     pub kl: Estimate,
     /// sqrt(D/2): the KL bound on the 0-1 loss gap.
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub kl_bound: f64,
     /// c·sqrt(D/2): the KL bound on the gap of the cross-entropy clipped at c.
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub kl_bound_ce: f64,
     pub w1: Estimate,
     /// ρ_l, the Lipschitz constant of the cross-entropy in this layer's representation.
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub lipschitz: f64,
     /// ρ_l·W_l + c·TV: the W1 bound on the cross-entropy gap.
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub w1_bound: f64,
     /// The KL estimate rose above the previous layer's, by the same estimator, by more than
     /// both intervals allow — impossible in theory (data processing), so an estimator artefact.
@@ -53,7 +57,7 @@ pub struct LayerRow {
 }
 
 /// Every layer's bounds, and where they are smallest.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Bounds {
     pub rows: Vec<LayerRow>,
     /// argmin_l of the W1 bound: the generalization funnel.

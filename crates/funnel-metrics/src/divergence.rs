@@ -15,7 +15,7 @@ use burn::prelude::*;
 use funnel_model::derive_seed;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::calibrate::{calibrate, ClassPair};
 use crate::cloud::{stratified_halves, Cloud};
@@ -28,7 +28,7 @@ use crate::w1;
 use crate::EstimateError;
 
 /// What kind of number an estimate is, with respect to the quantity it stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Bias {
     /// A consistent estimate with no one-sided guarantee (kNN and Gaussian KL).
@@ -42,13 +42,17 @@ pub enum Bias {
 }
 
 /// One calibrated divergence of one layer.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Estimate {
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub value: f64,
     /// Half-sampling interval (NaN when `bootstrap = 0` or no resample succeeded).
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub lo: f64,
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub hi: f64,
     /// The estimator between two halves of the test cloud.
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub null: f64,
     pub estimator: String,
     pub bias: Bias,
@@ -60,7 +64,9 @@ pub struct Estimate {
     /// Half-sample resamples that produced a value.
     pub resamples: usize,
     /// The label term: KL(π_tr ‖ π_te) for KL, TV(π_tr, π_te) for W1.
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub label_term: f64,
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub seconds: f64,
     /// Caveats a reader must see (ties, truncation, failures).
     pub notes: Vec<String>,
@@ -96,7 +102,7 @@ impl Estimate {
 }
 
 /// The divergences of one layer.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerDivergence {
     pub kl: Estimate,
     pub w1: Estimate,

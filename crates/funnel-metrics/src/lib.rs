@@ -54,3 +54,9 @@ pub enum EstimateError {
         source: Box<EstimateError>,
     },
 }
+
+/// Reads a number that `serde_json` wrote as `null` (it writes NaN and ±∞ so) back as NaN, so
+/// that a saved `summary.json` deserializes (`funnel report`).
+pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
+}

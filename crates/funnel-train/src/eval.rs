@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use funnel_model::{to_f32_vec, LayeredModel, Stochastic};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 
@@ -10,13 +10,16 @@ use crate::data::Dataset;
 pub const EVAL_CHUNK: usize = 4096;
 
 /// Average losses of a model on a data set.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Losses {
     /// Mean cross-entropy of the softmax of the logits (natural log).
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub cross_entropy: f64,
     /// Mean of min(CE, c).
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub cross_entropy_clipped: f64,
     /// Error rate (arg-max prediction ≠ label).
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub zero_one: f64,
     pub n: usize,
 }
@@ -28,10 +31,13 @@ impl Losses {
 }
 
 /// Test − train, in each loss.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Gap {
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub zero_one: f64,
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub cross_entropy: f64,
+    #[serde(deserialize_with = "crate::nan_if_null")]
     pub cross_entropy_clipped: f64,
 }
 

@@ -15,3 +15,9 @@ pub use eval::{evaluate, Gap, Losses};
 pub use train::{
     cross_entropy, train, Algorithm, EpochRecord, EvalSettings, TrainError, TrainSpec, Trained,
 };
+
+/// Reads a number that `serde_json` wrote as `null` (it writes NaN and ±∞ so) back as NaN, so
+/// that a saved `summary.json` deserializes (`funnel report`).
+pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
+}

@@ -9,8 +9,10 @@ mod backend;
 mod config;
 mod estimate;
 mod measure;
+mod plots;
 mod points;
 mod prepare;
+mod regenerate;
 mod report;
 mod results;
 mod run;
@@ -51,6 +53,10 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Combine sweep folders of one study (e.g. its shards) into one, with the aggregate files.
     Merge(sweep::MergeArgs),
+    /// Regenerate `report.md` and the figures (`plots/`) of a finished run from its
+    /// `summary.json`, or the figures of a sweep folder from its `summary.csv`, without
+    /// rerunning anything.
+    Report(regenerate::ReportArgs),
 }
 
 /// How a command failed; decides the exit code.
@@ -79,6 +85,7 @@ fn main() -> ExitCode {
         Command::Selftest(args) => selftest::selftest(&args),
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Merge(args) => sweep::merge(&args),
+        Command::Report(args) => regenerate::report(&args),
     };
     match result {
         Ok(report::Status::Ok) => ExitCode::SUCCESS,

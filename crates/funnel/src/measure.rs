@@ -213,6 +213,7 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
             data_s,
             ..Timings::default()
         },
+        plots_error: None,
     };
     let measure = Measure {
         config: &config,

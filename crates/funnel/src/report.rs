@@ -4,18 +4,18 @@ use std::path::PathBuf;
 
 use funnel_metrics::{Bias, Estimate, LayerRow};
 use funnel_train::{Gap, Losses};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
     Failed,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Summary {
     pub status: Status,
     /// Why the run failed (e.g. diverged training).
@@ -43,9 +43,13 @@ pub struct Summary {
     /// Every layer: both divergences with estimator, points, null and CI, and the bounds.
     pub layers: Vec<LayerRow>,
     pub timings: Timings,
+    /// Why the figures under `plots/` could not be drawn, when they could not (the run's
+    /// numbers are kept all the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plots_error: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct DataSummary {
     pub kind: String,
     pub description: String,
@@ -57,7 +61,7 @@ pub struct DataSummary {
 }
 
 /// Where the model of a `funnel measure` comes from and what it was measured against.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct SourceSummary {
     /// The run folder whose `model.bpk` and `config.toml` were used.
     pub run_dir: PathBuf,
@@ -66,7 +70,7 @@ pub struct SourceSummary {
     pub model_file: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct ModelSummary {
     /// Widths of layers 0..=L.
     pub dims: Vec<usize>,
@@ -76,13 +80,15 @@ pub struct ModelSummary {
     pub parameters: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct TrainingSummary {
     pub algorithm: String,
+    #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
     pub lr: f64,
     pub epochs: usize,
     pub epochs_run: usize,
     pub batch_size: usize,
+    #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
     pub seconds: f64,
 }
 
@@ -111,23 +117,25 @@ impl TrainingSummary {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct LossPair {
     pub train: Losses,
     pub test: Losses,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct BoundsSummary {
     pub kl: KlBoundSummary,
     pub w1: W1BoundSummary,
 }
 
 /// The tightest KL bound over layers, for both losses it covers.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct KlBoundSummary {
     pub layer: Option<usize>,
+    #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
     pub zero_one: f64,
+    #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
     pub cross_entropy_clipped: f64,
     /// bound / measured gap (0-1 loss); absent when the gap is ≤ 0.
     pub ratio_zero_one: Option<f64>,
@@ -136,15 +144,16 @@ pub struct KlBoundSummary {
 /// The W1 bound at the funnel layer. ρ·W + c·TV bounds the gap of the cross-entropy clipped
 /// at c (a ρ-Lipschitz loss in [0, c]); when the label marginals agree (TV = 0) it bounds the
 /// plain cross-entropy gap too.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct W1BoundSummary {
     pub layer: Option<usize>,
+    #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
     pub cross_entropy_clipped: f64,
     /// bound / measured clipped cross-entropy gap; absent when the gap is ≤ 0.
     pub ratio_cross_entropy_clipped: Option<f64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct MeasurementSummary {
     pub stochastic_layers: String,
     pub points_train: usize,
@@ -153,18 +162,26 @@ pub struct MeasurementSummary {
     pub w1_estimator: String,
     pub w1_bias: Bias,
     pub bootstrap: usize,
+    #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
     pub confidence: f64,
+    #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
     pub ce_clip: f64,
     pub null_baseline: String,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, Deserialize, Default)]
 pub struct Timings {
+    #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
     pub data_s: f64,
+    #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
     pub train_s: f64,
+    #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
     pub evaluate_s: f64,
+    #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
     pub capture_s: f64,
+    #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
     pub estimate_s: f64,
+    #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
     pub total_s: f64,
 }
 
@@ -493,6 +510,21 @@ pub fn markdown(summary: &Summary) -> String {
             s.push_str(&format!("- {line}\n"));
         }
         s.push('\n');
+    }
+    if !summary.layers.is_empty() {
+        s.push_str("## Figures\n\n");
+        match &summary.plots_error {
+            Some(e) => s.push_str(&format!("The figures could not be drawn: {e}\n\n")),
+            None => {
+                s.push_str(
+                    "![KL and W1 per layer with their intervals and nulls; the bounds against the measured gaps](plots/layers.svg)\n\n",
+                );
+                if crate::plots::has_information_plane(&summary.layers) {
+                    s.push_str("![Information plane: I(X;T_l) against I(T_l;Y)](plots/information_plane.svg)\n\n");
+                }
+                s.push_str("(PNG versions beside them in `plots/`.)\n\n");
+            }
+        }
     }
     let notes: Vec<String> = summary
         .layers

@@ -95,13 +95,17 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Writes to `.<name>.tmp`, flushes it to disk, then renames it over `path`.
+/// Writes to `.<name>.tmp`, flushes it to disk, then renames it over `path` (creating its
+/// folder if needed).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?
         .to_string_lossy();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?; // e.g. `plots/`
+    }
     {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(contents)?;

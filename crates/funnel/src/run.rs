@@ -20,6 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tracing::info;
 
 use crate::backend::BackendName;
+use crate::plots;
 use crate::prepare::{prepare, Prepared};
 use crate::report::{self, *};
 use crate::results::{self, RunDir};
@@ -194,14 +195,15 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
             total_s: secs(start.elapsed()),
             ..Timings::default()
         },
+        plots_error: None,
     };
     let trained = match trained {
         Ok(t) => t,
         Err(e @ TrainError::Diverged { .. }) => {
             let reason = e.to_string();
             let train_s = history.last().map_or(0.0, |r| r.seconds);
-            let summary = base_summary(Status::Failed, Some(reason.clone()), train_s);
-            write_run(&run, &summary, Some(&history))?;
+            let mut summary = base_summary(Status::Failed, Some(reason.clone()), train_s);
+            write_run(&run, &mut summary, Some(&history))?;
             let dir = run
                 .finish()
                 .map_err(io_err("cannot finish the results folder"))?;
@@ -493,7 +495,7 @@ pub fn measure_and_write(
     };
 
     // ---- write, then print
-    write_run(&run, &summary, history)?;
+    write_run(&run, &mut summary, history)?;
     let dir = run
         .finish()
         .map_err(io_err("cannot finish the results folder"))?;
@@ -532,10 +534,11 @@ pub fn measure_and_write(
 }
 
 /// Writes every file of the run except `config.toml` (written first) and the model;
-/// `training.csv` only when there was training.
+/// `training.csv` only when there was training. The figures are drawn first: when they cannot
+/// be, the reason goes into `summary.json` and `report.md` (`plots_error`) and the run is kept.
 fn write_run(
     run: &RunDir,
-    summary: &Summary,
+    summary: &mut Summary,
     history: Option<&[EpochRecord]>,
 ) -> Result<(), CliError> {
     if let Some(history) = history {
@@ -546,7 +549,21 @@ fn write_run(
         run.write("layers.csv", &results::layers_csv(&summary.layers))
             .map_err(io_err("cannot write layers.csv"))?;
     }
-    let json = serde_json::to_vec_pretty(summary).map_err(|e| CliError::Internal(e.to_string()))?;
+    let figures = plots::run_figures(summary).unwrap_or_else(|e| {
+        eprintln!("warning: the figures could not be drawn: {e}");
+        summary.plots_error = Some(e);
+        Vec::new()
+    });
+    for fig in &figures {
+        for (path, bytes) in fig.files() {
+            if let Err(e) = run.write(&path, bytes) {
+                eprintln!("warning: cannot write {path}: {e}");
+                summary.plots_error = Some(format!("cannot write {path}: {e}"));
+            }
+        }
+    }
+    let json =
+        serde_json::to_vec_pretty(&*summary).map_err(|e| CliError::Internal(e.to_string()))?;
     run.write("summary.json", &json)
         .map_err(io_err("cannot write summary.json"))?;
     run.write("report.md", report::markdown(summary).as_bytes())

@@ -406,6 +406,8 @@ fn measure_against_the_runs_own_test_set_reproduces_its_layers() {
     // same model, same training split and standardization, same seeds: the same numbers,
     // dropout masks included
     assert_eq!(layer_values(run), layer_values(m));
+    // the shared tail draws the figures into the measure folder too
+    assert!(m.join("plots/layers.png").is_file() && m.join("plots/layers.svg").is_file());
     let s: serde_json::Value =
         serde_json::from_slice(&std::fs::read(m.join("summary.json")).unwrap()).unwrap();
     assert_eq!(s["status"], "ok");

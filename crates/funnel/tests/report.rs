@@ -1,0 +1,115 @@
+//! `funnel report`: figures and `report.md` regenerated from a finished run's saved results
+//! equal the originals; a sweep folder's `summary.csv` gives the sweep figures.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+fn assert_png(path: &Path) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n") && &bytes[12..16] == b"IHDR",
+        "{} is not a PNG",
+        path.display()
+    );
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().expect("a readable PNG");
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    reader.next_frame(&mut buf).expect("a decodable PNG");
+    assert!(reader.info().width >= 500 && reader.info().height >= 400);
+}
+
+fn assert_svg(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(text.trim_start().starts_with("<svg"), "{}", path.display());
+    assert!(text.trim_end().ends_with("</svg>"), "{}", path.display());
+    assert!(text.contains("<text"), "{} has no text", path.display());
+}
+
+#[test]
+fn report_regenerates_a_runs_report_and_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), "tiny.toml", TINY);
+    let out = tmp.path().join("out");
+    // `beta` adds I(X;T) to every layer: the information plane is drawn too
+    let o = funnel(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "metrics.beta=0.5",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let run = &runs(&out, "tiny")[0];
+    let names = ["layers", "information_plane"];
+    let mut original = Vec::new();
+    for n in names {
+        for ext in ["png", "svg"] {
+            let p = run.join("plots").join(format!("{n}.{ext}"));
+            original.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+        assert_png(&run.join(format!("plots/{n}.png")));
+        assert_svg(&run.join(format!("plots/{n}.svg")));
+    }
+    let md = std::fs::read(run.join("report.md")).unwrap();
+    assert!(String::from_utf8_lossy(&md).contains("](plots/layers.svg)"));
+    assert!(String::from_utf8_lossy(&md).contains("](plots/information_plane.svg)"));
+
+    std::fs::remove_file(run.join("report.md")).unwrap();
+    std::fs::remove_dir_all(run.join("plots")).unwrap();
+    let o = funnel(&["report", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(run.join("report.md")).unwrap(),
+        md,
+        "regenerated report.md differs"
+    );
+    for (p, bytes) in original {
+        assert_eq!(std::fs::read(&p).unwrap(), bytes, "{} differs", p.display());
+    }
+}
+
+#[test]
+fn report_draws_a_sweeps_figures_from_summary_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut csv = String::from("cell,status,seed,depth,width,model.activation,gap_zero_one,gap_ce_clipped,kl_bound_min,w1_bound_min,funnel_layer\n");
+    let mut i = 0;
+    for act in ["relu", "tanh"] {
+        for width in [16, 64] {
+            for depth in 1..=4 {
+                for seed in 0..3 {
+                    let f = (depth * width) as f64;
+                    let s = seed as f64;
+                    csv.push_str(&format!(
+                        "c{i},ok,{seed},{depth},{width},{act},{},{},{},{},{}\n",
+                        0.02 + 0.01 * s,
+                        0.05 + 0.01 * s,
+                        0.1 + 0.002 * f,
+                        0.5 + 0.3 * f + s,
+                        (depth - 1).max(0) + seed % 2
+                    ));
+                    i += 1;
+                }
+            }
+        }
+    }
+    csv.push_str("bad,failed,0,2,16,relu,,,,,\n");
+    std::fs::write(tmp.path().join("summary.csv"), csv).unwrap();
+    let o = funnel(&["report", tmp.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    for n in ["bounds_vs_depth", "funnel_vs_depth"] {
+        assert_png(&tmp.path().join(format!("plots/{n}.png")));
+        assert_svg(&tmp.path().join(format!("plots/{n}.svg")));
+    }
+}
+
+#[test]
+fn report_refuses_a_folder_without_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = funnel(&["report", tmp.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("neither a funnel run folder"));
+}
