@@ -891,7 +891,8 @@ fn write_aggregates(dir: &Path, meta: &SweepMeta, cells: &[Cell]) -> Result<Stat
             v
         })
         .collect();
-    write_atomic(&dir.join("summary.csv"), &csv_bytes(&header, &table))
+    let summary_csv = csv_bytes(&header, &table);
+    write_atomic(&dir.join("summary.csv"), &summary_csv)
         .map_err(internal("cannot write summary.csv"))?;
 
     // aggregate.csv: per configuration, over seeds (ok cells only)
@@ -970,6 +971,18 @@ fn write_aggregates(dir: &Path, meta: &SweepMeta, cells: &[Cell]) -> Result<Stat
         .collect();
     write_atomic(&dir.join("rankings.csv"), &csv_bytes(&rheader, &rtable))
         .map_err(internal("cannot write rankings.csv"))?;
+    // the sweep figures (as `funnel report DIR` draws them); a drawing failure loses no data
+    match crate::plots::sweep_figures(&summary_csv, &meta.name) {
+        Ok(figures) => {
+            for fig in &figures {
+                for (path, bytes) in fig.files() {
+                    write_atomic(&dir.join(&path), bytes)
+                        .map_err(internal("cannot write the sweep figures"))?;
+                }
+            }
+        }
+        Err(e) => eprintln!("note: sweep figures not drawn: {e}"),
+    }
 
     let failed = rows.iter().filter(|r| r.status != "ok").count();
     let missing = cells.len() - rows.len();

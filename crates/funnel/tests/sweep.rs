@@ -81,6 +81,9 @@ fn a_sweep_writes_one_row_per_cell_and_resumes_after_an_interruption() {
         "summary.csv",
         "aggregate.csv",
         "rankings.csv",
+        "plots/bounds_vs_depth.png",
+        "plots/bounds_vs_depth.svg",
+        "plots/funnel_vs_depth.png",
     ] {
         assert!(sweep.join(f).is_file(), "{f}");
     }
