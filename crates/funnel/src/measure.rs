@@ -171,49 +171,40 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
     let test_file = std::fs::canonicalize(&args.test).unwrap_or_else(|_| args.test.clone());
     let field = |k: &str| recorded.as_ref().and_then(|s| s["training"][k].as_f64());
     let summary = Summary {
-        status: Status::Ok,
-        reason: None,
-        name: name.clone(),
-        run_id: run.id().to_string(),
-        seed,
-        backend: config.backend.name().into(),
-        funnel_version: env!("CARGO_PKG_VERSION").into(),
-        created: chrono::Utc::now().to_rfc3339(),
-        data: DataSummary {
-            kind: config.data.kind().into(),
-            description: format!(
-                "{}; test set {}",
-                split.info.description,
-                test_file.display()
-            ),
-            n_train: split.train.len(),
-            n_test: test.len(),
-            dim: split.train.dim,
-            classes,
-            standardized: split.info.standardized,
-        },
         source: Some(SourceSummary {
             run_dir: source,
-            test_file,
+            test_file: test_file.clone(),
             model_file: MODEL_FILE.into(),
         }),
-        model: ModelSummary::of(&config, &dims, model.num_params()),
-        training: TrainingSummary::of(
-            &config,
-            field("epochs_run").map_or(config.train.epochs, |e| e as usize),
-            field("seconds").unwrap_or(f64::NAN),
-        ),
-        losses: None,
-        gap: None,
-        funnel_layer: None,
-        bounds: None,
-        measurement: None,
-        layers: Vec::new(),
-        timings: Timings {
-            data_s,
-            ..Timings::default()
-        },
-        plots_error: None,
+        ..Summary::begin(
+            &name,
+            run.id(),
+            seed,
+            config.backend.name(),
+            DataSummary {
+                kind: config.data.kind().into(),
+                description: format!(
+                    "{}; test set {}",
+                    split.info.description,
+                    test_file.display()
+                ),
+                n_train: split.train.len(),
+                n_test: test.len(),
+                dim: split.train.dim,
+                classes,
+                standardized: split.info.standardized,
+            },
+            ModelSummary::of(&config, &dims, model.num_params()),
+            TrainingSummary::of(
+                &config,
+                field("epochs_run").map_or(config.train.epochs, |e| e as usize),
+                field("seconds").unwrap_or(f64::NAN),
+            ),
+            Timings {
+                data_s,
+                ..Timings::default()
+            },
+        )
     };
     let measure = Measure {
         config: &config,

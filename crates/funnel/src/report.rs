@@ -49,6 +49,45 @@ pub struct Summary {
     pub plots_error: Option<String>,
 }
 
+impl Summary {
+    /// A summary before measurement: status `ok`, no source, no results yet. `run` and
+    /// `measure` fill in what differs (failure, source) and the tail fills in the results.
+    #[allow(clippy::too_many_arguments)]
+    pub fn begin(
+        name: &str,
+        run_id: &str,
+        seed: u64,
+        backend: &str,
+        data: DataSummary,
+        model: ModelSummary,
+        training: TrainingSummary,
+        timings: Timings,
+    ) -> Summary {
+        Summary {
+            status: Status::Ok,
+            reason: None,
+            name: name.into(),
+            run_id: run_id.into(),
+            seed,
+            backend: backend.into(),
+            funnel_version: env!("CARGO_PKG_VERSION").into(),
+            created: chrono::Utc::now().to_rfc3339(),
+            data,
+            source: None,
+            model,
+            training,
+            losses: None,
+            gap: None,
+            funnel_layer: None,
+            bounds: None,
+            measurement: None,
+            layers: Vec::new(),
+            timings,
+            plots_error: None,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 pub struct DataSummary {
     pub kind: String,

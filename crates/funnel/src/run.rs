@@ -165,37 +165,29 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     let base_summary = |status, reason, train_s| Summary {
         status,
         reason,
-        name: config.name.clone(),
-        run_id: run.id().to_string(),
-        seed,
-        backend: config.backend.name().into(),
-        funnel_version: env!("CARGO_PKG_VERSION").into(),
-        created: chrono::Utc::now().to_rfc3339(),
-        data: DataSummary {
-            kind: config.data.kind().into(),
-            description: split.info.description.clone(),
-            n_train: split.train.len(),
-            n_test: split.test.len(),
-            dim: split.train.dim,
-            classes,
-            standardized: split.info.standardized,
-        },
-        source: None,
-        model: ModelSummary::of(&config, &dims, parameters),
-        training: TrainingSummary::of(&config, history.len(), train_s),
-        losses: None,
-        gap: None,
-        funnel_layer: None,
-        bounds: None,
-        measurement: None,
-        layers: Vec::new(),
-        timings: Timings {
-            data_s,
-            train_s,
-            total_s: secs(start.elapsed()),
-            ..Timings::default()
-        },
-        plots_error: None,
+        ..Summary::begin(
+            &config.name,
+            run.id(),
+            seed,
+            config.backend.name(),
+            DataSummary {
+                kind: config.data.kind().into(),
+                description: split.info.description.clone(),
+                n_train: split.train.len(),
+                n_test: split.test.len(),
+                dim: split.train.dim,
+                classes,
+                standardized: split.info.standardized,
+            },
+            ModelSummary::of(&config, &dims, parameters),
+            TrainingSummary::of(&config, history.len(), train_s),
+            Timings {
+                data_s,
+                train_s,
+                total_s: secs(start.elapsed()),
+                ..Timings::default()
+            },
+        )
     };
     let trained = match trained {
         Ok(t) => t,
