@@ -308,6 +308,28 @@ where
     draw_legend(&legend, p, log)
 }
 
+/// Strokes a polyline, dashed or solid, in `color` at width 2.
+fn stroke<DB: DrawingBackend, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, Y>>,
+    line: &[(f64, f64)],
+    dashed: bool,
+    log: bool,
+    color: RGBColor,
+) -> Res
+where
+    DB::ErrorType: 'static,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    if dashed {
+        for d in dashes(line, log, |q| px(chart, q)) {
+            chart.draw_series(std::iter::once(PathElement::new(d, style(color, 2))))?;
+        }
+    } else {
+        chart.draw_series(LineSeries::new(line.to_vec(), style(color, 2)))?;
+    }
+    Ok(())
+}
+
 fn finish_chart<DB: DrawingBackend, Y>(
     mut chart: ChartContext<'_, DB, Cartesian2d<RangedCoordf64, Y>>,
     p: &Panel,
@@ -394,16 +416,7 @@ where
             Kind::Band(_) => {}
             Kind::Line { dashed } => {
                 for seg in segments(&s.points, log) {
-                    if *dashed {
-                        for d in dashes(&seg, log, |q| px(&chart, q)) {
-                            chart.draw_series(std::iter::once(PathElement::new(
-                                d,
-                                style(s.color, 2),
-                            )))?;
-                        }
-                    } else {
-                        chart.draw_series(LineSeries::new(seg.clone(), style(s.color, 2)))?;
-                    }
+                    stroke(&mut chart, &seg, *dashed, log, s.color)?;
                     chart.draw_series(
                         seg.iter()
                             .map(|&(x, y)| Circle::new((x, y), 4, s.color.filled())),
@@ -412,37 +425,23 @@ where
             }
             Kind::HLine { y, dashed } => {
                 if y.is_finite() && (!log || *y > 0.0) {
-                    let line = vec![(xr.start, *y), (xr.end, *y)];
-                    let pieces = if *dashed {
-                        dashes(&line, log, |q| px(&chart, q))
-                    } else {
-                        vec![line]
-                    };
-                    for d in pieces {
-                        chart
-                            .draw_series(std::iter::once(PathElement::new(d, style(s.color, 2))))?;
-                    }
+                    let line = [(xr.start, *y), (xr.end, *y)];
+                    stroke(&mut chart, &line, *dashed, log, s.color)?;
                 }
             }
             Kind::VLine(x) => {
-                let line = vec![(*x, yr.start), (*x, yr.end)];
-                for d in dashes(&line, log, |q| px(&chart, q)) {
-                    chart.draw_series(std::iter::once(PathElement::new(d, style(s.color, 2))))?;
-                }
+                stroke(
+                    &mut chart,
+                    &[(*x, yr.start), (*x, yr.end)],
+                    true,
+                    log,
+                    s.color,
+                )?;
             }
             Kind::Errors { points, dashed } => {
                 let line: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1)).collect();
                 for seg in segments(&line, log) {
-                    if *dashed {
-                        for d in dashes(&seg, log, |q| px(&chart, q)) {
-                            chart.draw_series(std::iter::once(PathElement::new(
-                                d,
-                                style(s.color, 2),
-                            )))?;
-                        }
-                    } else {
-                        chart.draw_series(LineSeries::new(seg.clone(), style(s.color, 2)))?;
-                    }
+                    stroke(&mut chart, &seg, *dashed, log, s.color)?;
                     // gaps (dashed) get squares, bounds circles
                     if *dashed {
                         chart.draw_series(seg.iter().map(|&p| {
