@@ -4,7 +4,13 @@ use funnel_metrics::probe::capture;
 use funnel_model::{to_f32_vec, Activation, LayeredModel, Mlp, MlpConfig, Regularizer, Stochastic};
 use nalgebra::DMatrix;
 
+/// burn's CPU RNG is global to the process and tests run in parallel threads: every test holds
+/// this lock for its whole length, so no other test's draws land between a seed and its use.
 static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 #[allow(deprecated)]
 fn device() -> Device {
@@ -12,7 +18,6 @@ fn device() -> Device {
 }
 
 fn model(widths: &[usize], activation: Activation, regularizer: Regularizer) -> Mlp {
-    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let d = device();
     d.seed(1);
     MlpConfig {
@@ -29,6 +34,7 @@ fn model(widths: &[usize], activation: Activation, regularizer: Regularizer) -> 
 
 #[test]
 fn capture_returns_every_layer_in_chunks() {
+    let _rng = serial();
     let m = model(&[7, 4], Activation::Tanh, Regularizer::None);
     let n = 2500; // more than one capture chunk
     let x: Vec<f32> = (0..n * 5)
@@ -67,6 +73,7 @@ fn svd_norm(w: &Tensor<2>, frobenius: bool) -> f64 {
 
 #[test]
 fn lipschitz_constants_are_products_of_layer_norms() {
+    let _rng = serial();
     let p = 0.25;
     for (act, reg) in [
         (Activation::Identity, Regularizer::None),

@@ -19,19 +19,23 @@ fn config(widths: &[usize], activation: Activation, regularizer: Regularizer) ->
     }
 }
 
-/// burn's CPU RNG is global to the process and tests run in parallel threads: hold this lock
-/// between seeding and drawing, or another test may draw in between.
+/// burn's CPU RNG is global to the process and tests run in parallel threads. Every test of
+/// this file holds this lock for its whole length: a lock held only around seeding did not
+/// stop another test's unlocked draws (dropout masks in an active forward pass) from landing
+/// between a seed and the draws it was meant for.
 static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn build(cfg: &MlpConfig, seed: u64) -> Mlp {
-    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let device = device();
     device.seed(seed);
     cfg.init(&device).unwrap()
 }
 
 fn input(n: usize, d: usize, seed: u64) -> Tensor<2> {
-    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let device = device();
     device.seed(seed);
     Tensor::random(
@@ -50,6 +54,7 @@ const REGULARIZERS: [Regularizer; 4] = [
 
 #[test]
 fn every_layer_is_returned_with_its_shape() {
+    let _rng = serial();
     for act in [Activation::Identity, Activation::Relu, Activation::Gelu] {
         for reg in REGULARIZERS {
             for widths in [vec![], vec![7], vec![8, 5, 6]] {
@@ -89,6 +94,7 @@ fn every_layer_is_returned_with_its_shape() {
 
 #[test]
 fn forward_equals_last_layer_and_input_is_layer_zero() {
+    let _rng = serial();
     let cfg = config(&[6, 5], Activation::Tanh, Regularizer::None);
     let model = build(&cfg, 3);
     let x = input(9, 4, 4);
@@ -100,6 +106,7 @@ fn forward_equals_last_layer_and_input_is_layer_zero() {
 
 #[test]
 fn linear_network_is_the_product_of_its_weights() {
+    let _rng = serial();
     // identity activation without bias: T_L = X · W_1 · W_2 · W_3
     let mut cfg = config(&[6, 5], Activation::Identity, Regularizer::None);
     cfg.bias = false;
@@ -119,6 +126,7 @@ fn linear_network_is_the_product_of_its_weights() {
 
 #[test]
 fn stochastic_layers_change_outputs_only_when_active() {
+    let _rng = serial();
     for reg in REGULARIZERS {
         let cfg = config(&[16, 16], Activation::Relu, reg);
         let model = build(&cfg, 7);
@@ -152,6 +160,7 @@ fn stochastic_layers_change_outputs_only_when_active() {
 
 #[test]
 fn dropout_zeroes_a_fraction_p_and_preserves_the_mean() {
+    let _rng = serial();
     let p = 0.4;
     let cfg = config(&[200], Activation::Identity, Regularizer::Dropout { p });
     let model = build(&cfg, 11);
@@ -173,6 +182,7 @@ fn dropout_zeroes_a_fraction_p_and_preserves_the_mean() {
 
 #[test]
 fn gaussian_noise_adds_noise_of_the_configured_std() {
+    let _rng = serial();
     let std = 0.7;
     let cfg = config(&[300], Activation::Tanh, Regularizer::GaussianNoise { std });
     let model = build(&cfg, 13);
@@ -189,6 +199,7 @@ fn gaussian_noise_adds_noise_of_the_configured_std() {
 
 #[test]
 fn dropconnect_draws_an_independent_mask_per_example_and_is_unbiased() {
+    let _rng = serial();
     // Wide enough that the per-example weight tensor is split into several sub-batches.
     let p = 0.5;
     let cfg = MlpConfig {
@@ -228,6 +239,7 @@ fn dropconnect_draws_an_independent_mask_per_example_and_is_unbiased() {
 
 #[test]
 fn invalid_configs_are_rejected_with_the_field_name() {
+    let _rng = serial();
     let mut cfg = config(&[4, 0], Activation::Relu, Regularizer::None);
     assert_eq!(cfg.validate().unwrap_err().field, "widths");
     cfg.widths = vec![4];
