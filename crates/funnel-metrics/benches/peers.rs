@@ -134,10 +134,8 @@ struct Row {
     agree: Box<dyn Fn(f64, &Peer) -> bool>,
     agree_text: String,
 }
-
-#[allow(deprecated)]
 fn device() -> Device {
-    Device::ndarray()
+    Device::flex()
 }
 
 fn main() {

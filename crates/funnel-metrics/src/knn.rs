@@ -229,10 +229,8 @@ fn host_scan(
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
-
-    #[allow(deprecated)]
     fn device() -> Device {
-        Device::ndarray()
+        Device::flex()
     }
 
     fn random(n: usize, d: usize, seed: u64) -> Coords {

@@ -117,10 +117,8 @@ mod tests {
     use super::*;
     use nalgebra::DMatrix;
     use rand::RngExt;
-
-    #[allow(deprecated)]
     fn device() -> Device {
-        Device::ndarray()
+        Device::flex()
     }
 
     #[test]

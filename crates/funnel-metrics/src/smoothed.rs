@@ -200,10 +200,8 @@ pub fn grouped_mixture_entropy(
 mod tests {
     use super::*;
     use rand::SeedableRng;
-
-    #[allow(deprecated)]
     fn device() -> Device {
-        Device::ndarray()
+        Device::flex()
     }
 
     #[test]

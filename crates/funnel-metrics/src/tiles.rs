@@ -113,10 +113,8 @@ impl Base {
 mod tests {
     use super::*;
     use crate::span::sq_dist;
-
-    #[allow(deprecated)]
     fn device() -> Device {
-        Device::ndarray()
+        Device::flex()
     }
 
     #[test]

@@ -237,8 +237,7 @@ mod tests {
     #[test]
     fn sliced_matches_a_host_computation_with_the_same_directions() {
         use rand::{RngExt, SeedableRng};
-        #[allow(deprecated)]
-        let device = Device::ndarray();
+        let device = Device::flex();
         let mut gen = ChaCha8Rng::seed_from_u64(3);
         let mut cloud = |n: usize, shift: f64| {
             let data = (0..n * 5)

@@ -11,10 +11,8 @@ static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     RNG.lock().unwrap_or_else(|e| e.into_inner())
 }
-
-#[allow(deprecated)]
 fn device() -> Device {
-    Device::ndarray()
+    Device::flex()
 }
 
 fn model(widths: &[usize], activation: Activation, regularizer: Regularizer) -> Mlp {
@@ -28,7 +26,7 @@ fn model(widths: &[usize], activation: Activation, regularizer: Regularizer) -> 
         bias: true,
         regularizer,
     }
-    .init(&d)
+    .init(&d, 11)
     .unwrap()
 }
 

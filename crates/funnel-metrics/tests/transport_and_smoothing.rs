@@ -9,10 +9,8 @@ use funnel_metrics::w1;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-
-#[allow(deprecated)]
 fn device() -> Device {
-    Device::ndarray()
+    Device::flex()
 }
 
 fn normal(n: usize, d: usize, shift: f64, std: f64, rng: &mut ChaCha8Rng) -> Coords {

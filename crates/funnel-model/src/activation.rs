@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn lipschitz_constants_bound_numerical_slopes() {
         #[allow(deprecated)]
-        let device = burn::tensor::Device::ndarray();
+        let device = burn::tensor::Device::flex();
         let n = 20_001;
         let xs: Vec<f32> = (0..n)
             .map(|i| -10.0 + 20.0 * i as f32 / (n - 1) as f32)

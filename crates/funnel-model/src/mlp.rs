@@ -2,7 +2,7 @@
 //! stochastic hidden layers.
 
 use burn::module::{ModuleVisitor, Param};
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -48,17 +48,38 @@ impl MlpConfig {
             .map_err(|(key, msg)| ModelError::invalid(key, msg))
     }
 
-    /// Builds the network with burn's default (Kaiming-uniform) initialisation. Seed the device
-    /// first (`device.seed(..)`) for reproducible weights.
-    pub fn init(&self, device: &Device) -> Result<Mlp, ModelError> {
+    /// Builds the network with burn's default initialisation, Kaiming-uniform U(−k, k) with
+    /// k = 1/√d_in for weights and biases, drawn on the host from `seed` (ChaCha8) rather than
+    /// by the backend's RNG: the same seed gives the same weights on flex, ndarray and wgpu, so
+    /// training on one backend can be compared with another number for number.
+    pub fn init(&self, device: &Device, seed: u64) -> Result<Mlp, ModelError> {
+        use rand::{RngExt, SeedableRng};
         self.validate()?;
         let dims = self.dims();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let linears = dims
             .windows(2)
             .map(|w| {
-                LinearConfig::new(w[0], w[1])
-                    .with_bias(self.bias)
-                    .init(device)
+                let (d_in, d_out) = (w[0], w[1]);
+                let k = 1.0 / (d_in as f32).sqrt();
+                let mut uniform = |len: usize| -> Vec<f32> {
+                    (0..len).map(|_| rng.random_range(-k..k)).collect()
+                };
+                // burn's Linear stores the weight as [d_in, d_out]
+                let weight = Tensor::<2>::from_data(
+                    TensorData::new(uniform(d_in * d_out), [d_in, d_out]),
+                    device,
+                );
+                let bias = self.bias.then(|| {
+                    Param::from_tensor(Tensor::<1>::from_data(
+                        TensorData::new(uniform(d_out), [d_out]),
+                        device,
+                    ))
+                });
+                Linear {
+                    weight: Param::from_tensor(weight),
+                    bias,
+                }
             })
             .collect();
         let mlp = Mlp {

@@ -2,10 +2,8 @@ use burn::prelude::*;
 use funnel_model::{
     to_f32_vec, Activation, LayerRole, LayeredModel, Mlp, MlpConfig, Regularizer, Stochastic,
 };
-
-#[allow(deprecated)]
 fn device() -> Device {
-    Device::ndarray()
+    Device::flex()
 }
 
 fn config(widths: &[usize], activation: Activation, regularizer: Regularizer) -> MlpConfig {
@@ -32,7 +30,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 fn build(cfg: &MlpConfig, seed: u64) -> Mlp {
     let device = device();
     device.seed(seed);
-    cfg.init(&device).unwrap()
+    cfg.init(&device, seed).unwrap()
 }
 
 fn input(n: usize, d: usize, seed: u64) -> Tensor<2> {

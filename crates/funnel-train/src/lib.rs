@@ -13,7 +13,8 @@ mod train;
 pub use data::{DataError, DataInfo, DataSpec, Dataset, Split};
 pub use eval::{evaluate, Gap, Losses};
 pub use train::{
-    cross_entropy, train, Algorithm, EpochRecord, EvalSettings, TrainError, TrainSpec, Trained,
+    cross_entropy, step_once, train, Algorithm, EpochRecord, EvalSettings, TrainError, TrainSpec,
+    Trained,
 };
 
 /// Reads a number that `serde_json` wrote as `null` (it writes NaN and ±∞ so) back as NaN, so

@@ -111,7 +111,8 @@ impl TrainSpec {
         Ok(())
     }
 
-    fn optimizer(&self) -> ModuleOptimizer {
+    /// The configured optimizer, fresh (no moment estimates yet).
+    pub fn optimizer(&self) -> ModuleOptimizer {
         let decay =
             (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
         match self.algorithm {
@@ -148,6 +149,22 @@ pub struct EpochRecord {
 pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     let logp = log_softmax(logits, 1);
     logp.gather(1, labels.unsqueeze_dim::<2>(1)).mean().neg()
+}
+
+/// One optimisation step on a mini-batch (stochastic layers active): forward, cross-entropy,
+/// backward, update. Returns the updated model and the batch loss. A non-finite loss still
+/// updates the model; the caller decides to stop. `cargo bench --bench training` times this.
+pub fn step_once<M: Module + LayeredModel>(
+    model: M,
+    optimizer: &mut ModuleOptimizer,
+    lr: f64,
+    x: Tensor<2>,
+    y: Tensor<1, Int>,
+) -> (M, f64) {
+    let loss = cross_entropy(model.forward(x, Stochastic::Active), y);
+    let value = loss.clone().into_scalar::<f32>() as f64;
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    (optimizer.step(lr, model, grads), value)
 }
 
 /// A trained model (on the plain, non-autodiff device) and its history.
@@ -195,8 +212,8 @@ pub fn train<M: Module + LayeredModel>(
             step += 1;
             let x = split.train.features_of(batch, &ad);
             let y = split.train.labels_of(batch, &ad);
-            let loss = cross_entropy(model.forward(x, Stochastic::Active), y);
-            let value = loss.clone().into_scalar::<f32>() as f64;
+            let value;
+            (model, value) = step_once(model, &mut optimizer, spec.lr, x, y);
             if !value.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
@@ -206,8 +223,6 @@ pub fn train<M: Module + LayeredModel>(
             }
             loss_sum += value;
             batches += 1;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(spec.lr, model, grads);
         }
         let eval_model = model.valid();
         let record = EpochRecord {

@@ -4,10 +4,8 @@ use funnel_train::{train, Algorithm, DataSpec, EvalSettings, Split, TrainError, 
 
 /// burn's CPU RNG is process-global; tests run in parallel threads.
 static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-#[allow(deprecated)]
 fn device() -> Device {
-    Device::ndarray()
+    Device::flex()
 }
 
 fn separated() -> Split {
@@ -36,7 +34,7 @@ fn run(spec: &TrainSpec, reg: Regularizer, seed: u64) -> Result<Vec<(f64, f64, f
         bias: true,
         regularizer: reg,
     }
-    .init(&device.clone().autodiff())
+    .init(&device.clone().autodiff(), seed)
     .unwrap();
     let mut seen = 0;
     let eval = EvalSettings {

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::Serialize;
 
-use crate::backend::BackendName;
+use crate::backend::{BackendArgs, BackendName};
 use crate::points::{read_points, PointFile};
 use crate::prepare::points_needed;
 use crate::report::{num, Status};
@@ -62,6 +62,8 @@ pub struct EstimateArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// Parses a value by its serde name, so every variant of the library's enum is accepted and the
@@ -168,6 +170,11 @@ fn read(path: &Path) -> Result<PointFile, CliError> {
 /// Estimates KL(P‖Q) and W1(P, Q); `Failed` (exit 3) when either estimator gives no value.
 pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
     let start = std::time::Instant::now();
+    let device = args
+        .backend
+        .resolve(BackendName::default(), None)
+        .device()
+        .map_err(CliError::Input)?;
     let mut spec = MetricsSpec::default();
     if let Some(kl) = args.kl {
         spec.kl = kl;
@@ -238,7 +245,6 @@ pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
     let pc = cloud(&p, &args.p)?;
     let qc = cloud(&q, &args.q)?;
 
-    let device = BackendName::Ndarray.device().map_err(CliError::Internal)?;
     let div = layer_divergence(
         &pc,
         &qc,

@@ -14,6 +14,7 @@ use funnel_model::derive_seed;
 use funnel_train::data::LabelColumn;
 use funnel_train::DataError;
 
+use crate::backend::BackendArgs;
 use crate::config::Config;
 use crate::prepare::capture_subsets;
 use crate::report::*;
@@ -37,6 +38,9 @@ pub struct MeasureArgs {
     /// index (negative from the end) [default: the last column].
     #[arg(long, allow_hyphen_values = true)]
     pub label: Option<String>,
+    /// Measure on another backend than the run's (the model file is backend-independent).
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// `3` → index 3, `-1` → the last column, anything else a header name.
@@ -56,7 +60,7 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
     if !config_path.is_file() {
         return Err(not_run("it has no config.toml".into()));
     }
-    let config = Config::load(&config_path, &[])
+    let mut config = Config::load(&config_path, &[])
         .map_err(|e| not_run(format!("its config.toml is not a valid config: {e}")))?;
     let model_path = dir.join(MODEL_FILE);
     if !model_path.is_file() {
@@ -72,7 +76,10 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
             ));
         }
     }
-    let device = config.backend.device().map_err(CliError::Input)?;
+    let choice = args.backend.resolve(config.backend, config.device);
+    config.backend = choice.name;
+    config.device = choice.index;
+    let device = choice.device().map_err(CliError::Input)?;
     let seed = config.seed;
 
     // ---- the run's data, exactly as it was split and standardized, and the new test set
@@ -99,7 +106,7 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| not_run(format!("{MODEL_FILE} is not a model record: {e}")))?;
     let model = mlp
-        .init(&device)
+        .init(&device, 0)
         .map_err(|e| not_run(format!("config.toml describes no valid network: {e}")))?
         .try_load_record(record)
         .map_err(|e| {
@@ -111,6 +118,7 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
         &config,
         &split.train,
         &test,
+        split.info.class_values.as_deref(),
         &args.test.display().to_string(),
     )?;
     // what the run recorded, when its summary is readable: its training, and the size of its

@@ -19,7 +19,7 @@ use funnel_train::{evaluate, train, Dataset, EpochRecord, EvalSettings, Gap, Tra
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::info;
 
-use crate::backend::BackendName;
+use crate::backend::BackendArgs;
 use crate::plots;
 use crate::prepare::{prepare, Prepared};
 use crate::report::{self, *};
@@ -34,9 +34,8 @@ pub struct RunArgs {
     /// Results go to OUT/<name>/<run-id>/.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
-    /// Overrides the config's `backend`.
-    #[arg(long, value_enum)]
-    pub backend: Option<BackendName>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
     /// Overrides one config key, e.g. `--set train.epochs=10` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -116,7 +115,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     let ad = device.clone().autodiff();
     device.seed(derive_seed(seed, "init"));
     let model = mlp
-        .init(&ad)
+        .init(&ad, derive_seed(seed, "init"))
         .map_err(|e| CliError::Internal(e.to_string()))?;
     let parameters = model.num_params();
     let dims = mlp.dims();
@@ -492,13 +491,19 @@ pub fn measure_and_write(
         .finish()
         .map_err(io_err("cannot finish the results folder"))?;
     say(format_args!(
-        "measurement: stochastic layers: {}; KL {}; W1 {}; {} train / {} test points per layer; CI from {} half-samples",
+        "measurement: stochastic layers: {}; KL {}; W1 {}{}; {} train / {} test points per layer; CI from {} half-samples",
         summary.measurement.as_ref().map_or("", |m| m.stochastic_layers.as_str()),
         summary
             .measurement
             .as_ref()
             .map_or(String::new(), |m| m.kl_estimator.clone()),
         config.metrics.w1_name(),
+        // every other kernel runs on the chosen backend; the assignment solver is sequential
+        if config.metrics.w1 == funnel_metrics::W1Estimator::Exact && !config.backend.is_cpu() {
+            format!(" (the assignment runs on the CPU, not on {})", config.backend.name())
+        } else {
+            String::new()
+        },
         tr_idx.len(),
         te_idx.len(),
         config.metrics.bootstrap

@@ -32,7 +32,7 @@ use rand_distr::{Distribution, StandardNormal};
 use statrs::function::erf::erf;
 use statrs::function::gamma::ln_gamma;
 
-use crate::backend::BackendName;
+use crate::backend::{BackendArgs, BackendName};
 use crate::report::Status;
 use crate::CliError;
 
@@ -49,8 +49,8 @@ pub struct SelftestArgs {
     /// intervals alone).
     #[arg(long, default_value_t = 1.0)]
     pub tolerance_scale: f64,
-    #[arg(long, value_enum, default_value_t = BackendName::Ndarray)]
-    pub backend: BackendName,
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// One line of the panel.
@@ -168,7 +168,11 @@ pub fn selftest(args: &SelftestArgs) -> Result<Status, CliError> {
             args.bootstrap
         )));
     }
-    let device = args.backend.device().map_err(CliError::Input)?;
+    let device = args
+        .backend
+        .resolve(BackendName::default(), None)
+        .device()
+        .map_err(CliError::Input)?;
     let b = args.bootstrap;
     let sizes: &[usize] = if args.quick { &[1000] } else { &[1000, 10_000] };
     let dims: &[usize] = if args.quick {
