@@ -23,6 +23,9 @@ pub struct Config {
     pub seed: u64,
     #[serde(default)]
     pub backend: BackendName,
+    /// Which adapter of the backend (wgpu only; `funnel devices` lists them); default: the best.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<usize>,
     pub data: DataSpec,
     pub model: ModelSpec,
     #[serde(default)]
@@ -107,6 +110,41 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Where the value of a dotted key path (`train.lr`, `model.widths[1]`,
+/// `model.regularizer.p`) starts in the config text, if the text sets it.
+fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(text).ok()?;
+    let mut span = root.span();
+    let mut current: Option<&DeValue>;
+    let mut table: Option<&DeTable> = Some(root.get_ref());
+    for part in key.split('.') {
+        let (name, index) = match part.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let (_, value) = table?.iter().find(|(k, _)| k.get_ref().as_ref() == name)?;
+        span = value.span();
+        current = Some(value.get_ref());
+        if let (Some(i), Some(DeValue::Array(items))) = (index, current) {
+            let item = items.get(i)?;
+            span = item.span();
+            current = Some(item.get_ref());
+        }
+        table = match current {
+            Some(DeValue::Table(t)) => Some(t),
+            _ => None,
+        };
+    }
+    Some(line_col(text, span.start))
+}
+
+/// The text of a 1-based line, trimmed and cut to 80 characters, for messages.
+fn line_text(text: &str, line: usize) -> Option<String> {
+    let l = text.lines().nth(line.checked_sub(1)?)?.trim();
+    (!l.is_empty()).then(|| l.chars().take(80).collect())
+}
+
 /// Applies `key.path=value` to a TOML table. The value is parsed as TOML (numbers, booleans,
 /// arrays, inline tables, quoted strings) and taken as a plain string when it does not parse.
 pub fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
@@ -149,7 +187,14 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut config = Self::parse(&text, path, overrides)?;
+        Self::from_text(&text, path, overrides)
+    }
+
+    /// Everything [`Config::load`] does after reading the file: parses `text` (the contents of
+    /// `path`), applies the overrides, resolves relative data paths against `path`'s folder and
+    /// validates. The fuzz targets (`crate::fuzzing`) enter here.
+    pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
+        let mut config = Self::parse(text, path, overrides)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = if base.as_os_str().is_empty() {
             PathBuf::from(".")
@@ -163,7 +208,12 @@ impl Config {
             .validate()
             .map_err(|(key, message)| ConfigError::Invalid {
                 path: path.to_path_buf(),
-                line: None,
+                // the file's line, unless an override replaced the value
+                line: overrides
+                    .iter()
+                    .all(|o| !key.starts_with(o.split('=').next().unwrap_or("").trim()))
+                    .then(|| key_position(text, &key))
+                    .flatten(),
                 key,
                 message,
             })?;
@@ -172,10 +222,18 @@ impl Config {
 
     /// Parses config text (`path` is only used in messages).
     pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
-        let syntax = |e: toml::de::Error| ConfigError::Syntax {
-            path: path.to_path_buf(),
-            line: e.span().map(|s| line_col(text, s.start)),
-            message: e.message().trim().to_string(),
+        let syntax = |e: toml::de::Error| {
+            let line = e.span().map(|s| line_col(text, s.start));
+            let mut message = e.message().trim().to_string();
+            // e.g. `duplicate key` alone does not say which: show the line
+            if let Some(l) = line.and_then(|(l, _)| line_text(text, l)) {
+                message = format!("{message} (in `{l}`)");
+            }
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                message,
+            }
         };
         let invalid = |e: serde_path_to_error::Error<toml::de::Error>, spans: bool| {
             let key = e.path().to_string();

@@ -5,24 +5,13 @@
 //! failed (e.g. training diverged, with the reason in its `summary.json`; or an estimator of
 //! `funnel estimate` gave no value).
 
-mod backend;
-mod config;
-mod estimate;
-mod measure;
-mod plots;
-mod points;
-mod prepare;
-mod regenerate;
-mod report;
-mod results;
-mod run;
-mod selftest;
-mod sweep;
-
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use funnel::{
+    backend, estimate, interrupt, measure, regenerate, report, run, selftest, sweep, CliError,
+};
 use tracing_subscriber::EnvFilter;
 
 /// Measure where in a deep network generalization happens: layer-wise KL and W1
@@ -57,15 +46,9 @@ enum Command {
     /// `summary.json`, or the figures of a sweep folder from its `summary.csv`, without
     /// rerunning anything.
     Report(regenerate::ReportArgs),
-}
-
-/// How a command failed; decides the exit code.
-#[derive(Debug)]
-pub enum CliError {
-    /// Bad config, data or argument: exit 2, nothing written.
-    Input(String),
-    /// Anything else: exit 1.
-    Internal(String),
+    /// List the backends this binary was built with and the devices each can use
+    /// (`--device N` counts wgpu adapters in this order).
+    Devices,
 }
 
 fn main() -> ExitCode {
@@ -77,6 +60,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     sweep::die_with_parent();
+    interrupt::install();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
@@ -86,6 +70,12 @@ fn main() -> ExitCode {
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Merge(args) => sweep::merge(&args),
         Command::Report(args) => regenerate::report(&args),
+        Command::Devices => {
+            for line in backend::describe() {
+                run::say(format_args!("{line}"));
+            }
+            Ok(report::Status::Ok)
+        }
     };
     match result {
         Ok(report::Status::Ok) => ExitCode::SUCCESS,
@@ -97,6 +87,10 @@ fn main() -> ExitCode {
         Err(CliError::Internal(msg)) => {
             eprintln!("error: {msg}");
             ExitCode::from(1)
+        }
+        Err(CliError::Interrupted(msg)) => {
+            eprintln!("interrupted: {msg}");
+            ExitCode::from(interrupt::EXIT_INTERRUPTED)
         }
     }
 }

@@ -53,10 +53,10 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
     let bad = |key: &str, msg: String| CliError::Input(format!("{file}: `{key}`: {msg}"));
     let mut config =
         Config::load(&args.config, &args.set).map_err(|e| CliError::Input(e.to_string()))?;
-    if let Some(b) = args.backend {
-        config.backend = b;
-    }
-    let device = config.backend.device().map_err(CliError::Input)?;
+    let choice = args.backend.resolve(config.backend, config.device);
+    config.backend = choice.name;
+    config.device = choice.index;
+    let device = choice.device().map_err(CliError::Input)?;
     let seed = config.seed;
     let t = Instant::now();
     let split = config
@@ -110,8 +110,13 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
         }
     }
 
-    let (capture_train, capture_test) =
-        capture_subsets(&config, &split.train, &split.test, &file.to_string())?;
+    let (capture_train, capture_test) = capture_subsets(
+        &config,
+        &split.train,
+        &split.test,
+        split.info.class_values.as_deref(),
+        &file.to_string(),
+    )?;
     let config_toml = config.to_toml().map_err(CliError::Input)?;
     Ok(Prepared {
         config,
@@ -129,10 +134,12 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
 /// of `test`, from the seed's `subsample` stream (so a run and a later `funnel measure` draw the
 /// same ones) — checked for memory and for enough points per class for the estimators. `file`
 /// (the config, or the file that gave `test`) starts the messages.
+/// `class_values`: the label each class stands for in a data file, for the messages.
 pub fn capture_subsets(
     config: &Config,
     train: &Dataset,
     test: &Dataset,
+    class_values: Option<&[i64]>,
     file: &str,
 ) -> Result<(Vec<usize>, Vec<usize>), CliError> {
     let bad = |key: &str, msg: String| CliError::Input(format!("{file}: `{key}`: {msg}"));
@@ -182,20 +189,27 @@ pub fn capture_subsets(
         count(&capture_train, &train.y),
         count(&capture_test, &test.y),
     );
+    // file data: name the label as written in the file
+    let class_name = |c: usize| match class_values.and_then(|v| v.get(c)) {
+        Some(v) => format!("class {c} (label {v} in the data)"),
+        None => format!("class {c}"),
+    };
     for c in 0..classes {
         if ntr[c] == 0 {
             continue; // absent from training: weight 0 in every divergence
         }
         if nte[c] == 0 {
             return Err(CliError::Input(format!(
-                "{file}: class {c} has {} training examples but none in the test set: every train/test divergence is infinite",
+                "{file}: {} has {} training example(s) but none in the test set: every train/test divergence is infinite",
+                class_name(c),
                 ntr[c]
             )));
         }
         let all = |y: &[usize]| y.iter().filter(|&&v| v == c).count();
         if nte[c] < need && nte[c] == all(&test.y) {
             return Err(CliError::Input(format!(
-                "{file}: class {c} has only {} example(s) in the test set; the {} estimator needs at least {need} per class and side (for its null baseline and interval)",
+                "{file}: {} has only {} example(s) in the test set; the {} estimator needs at least {need} per class and side (for its null baseline and interval)",
+                class_name(c),
                 nte[c],
                 metrics.kl_name()
             )));

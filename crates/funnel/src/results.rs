@@ -10,6 +10,8 @@ use funnel_metrics::LayerRow;
 use funnel_train::EpochRecord;
 use serde::Serialize;
 
+use crate::interrupt;
+
 /// A run folder under construction. Dropped before [`RunDir::finish`] (an error or a panic
 /// after it was created), it removes its staging folder.
 pub struct RunDir {
@@ -22,7 +24,8 @@ pub struct RunDir {
 impl Drop for RunDir {
     fn drop(&mut self) {
         if let Some(staging) = self.staging.take() {
-            let _ = fs::remove_dir_all(staging);
+            let _ = fs::remove_dir_all(&staging);
+            interrupt::unregister_staging(&staging);
         }
     }
 }
@@ -47,11 +50,12 @@ impl RunDir {
             }
             match fs::create_dir(&staging) {
                 Ok(()) => {
+                    interrupt::register_staging(staging.clone());
                     return Ok(RunDir {
                         id,
                         staging: Some(staging),
                         target,
-                    })
+                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
@@ -78,10 +82,12 @@ impl RunDir {
     /// Moves the staging folder to its final name.
     pub fn finish(mut self) -> io::Result<PathBuf> {
         let staging = self.staging.take().expect("finished once");
+        let _writing = interrupt::writing();
         if let Err(e) = fs::rename(&staging, &self.target) {
             self.staging = Some(staging); // let Drop clean it up
             return Err(e);
         }
+        interrupt::unregister_staging(&staging);
         sync_dir(self.target.parent().unwrap_or(Path::new(".")));
         Ok(self.target.clone())
     }
@@ -103,6 +109,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?
         .to_string_lossy();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let _writing = crate::interrupt::writing();
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent)?; // e.g. `plots/`
     }

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::report::{num, Status};
 use crate::results::write_atomic;
 use crate::run::say;
-use crate::CliError;
+use crate::{interrupt, CliError};
 
 #[derive(Args)]
 pub struct SweepArgs {
@@ -377,6 +377,8 @@ struct Outcome {
     id: String,
     ok: bool,
     message: String,
+    /// Stopped by an interrupt: neither done nor failed; the next sweep reruns it.
+    interrupted: bool,
 }
 
 fn run_cell(exe: &Path, base: &Path, sweep: &Path, cell: &Cell) -> Outcome {
@@ -398,16 +400,28 @@ fn run_cell(exe: &Path, base: &Path, sweep: &Path, cell: &Cell) -> Outcome {
         ),
         Err(e) => (None, format!("cannot start {}: {e}", exe.display())),
     };
+    if code != Some(0) && code != Some(3) && interrupt::interrupted() {
+        // the child was interrupted with us (exit 130, or killed): no error.txt, nothing kept
+        let _ = fs::remove_dir_all(&dir);
+        return Outcome {
+            id: cell.id.clone(),
+            ok: false,
+            message: "interrupted".into(),
+            interrupted: true,
+        };
+    }
     match code {
         Some(0) => Outcome {
             id: cell.id.clone(),
             ok: true,
             message: String::new(),
+            interrupted: false,
         },
         Some(3) => Outcome {
             id: cell.id.clone(),
             ok: false,
             message: "failed (see summary.json)".into(),
+            interrupted: false,
         },
         _ => {
             let tail: String = {
@@ -424,6 +438,7 @@ fn run_cell(exe: &Path, base: &Path, sweep: &Path, cell: &Cell) -> Outcome {
                 id: cell.id.clone(),
                 ok: false,
                 message: msg,
+                interrupted: false,
             }
         }
     }
@@ -539,6 +554,7 @@ pub fn sweep(args: &SweepArgs) -> Result<Status, CliError> {
         .expect("valid template")
         .progress_chars("=> "),
     );
+    interrupt::defer_to_caller();
     let queue = Arc::new(Mutex::new(todo.into_iter().collect::<VecDeque<Cell>>()));
     let (tx, rx) = mpsc::channel::<Outcome>();
     let mut workers = Vec::new();
@@ -547,6 +563,9 @@ pub fn sweep(args: &SweepArgs) -> Result<Status, CliError> {
         let tx = tx.clone();
         let (exe, base, dir) = (exe.clone(), study.base.clone(), dir.clone());
         workers.push(std::thread::spawn(move || loop {
+            if interrupt::interrupted() {
+                break;
+            }
             let next = queue.lock().expect("queue").pop_front();
             let Some(cell) = next else { break };
             if tx.send(run_cell(&exe, &base, &dir, &cell)).is_err() {
@@ -555,7 +574,12 @@ pub fn sweep(args: &SweepArgs) -> Result<Status, CliError> {
         }));
     }
     drop(tx);
+    let mut stopped = 0usize;
     for o in rx {
+        if o.interrupted {
+            stopped += 1;
+            continue;
+        }
         pb.inc(1);
         if o.ok {
             pb.set_message(o.id.clone());
@@ -568,6 +592,13 @@ pub fn sweep(args: &SweepArgs) -> Result<Status, CliError> {
     }
     pb.finish_and_clear();
     let status = write_aggregates(&dir, &meta, &mine)?;
+    if interrupt::interrupted() {
+        let left = mine.iter().filter(|c| !cell_done(&dir, c)).count();
+        return Err(CliError::Interrupted(format!(
+            "{} stopped; {left} cell(s) not done ({stopped} were running); the summary covers the finished cells; rerun the same command to resume",
+            dir.display()
+        )));
+    }
     say(format_args!(
         "sweep {} in {:.1} s: {}",
         study.name,
