@@ -47,16 +47,37 @@ print(f"{worst:.2e}  ({where})" if where else "0")
 PY
 }
 
+# one estimate of `funnel estimate --json` output: value [lo, hi], null, estimator, points
+show() {
+  python3 - "$1" "$2" <<'PY' 2>/dev/null || echo "(python3 missing: see $1)"
+import json, sys
+e = json.load(open(sys.argv[1]))[sys.argv[2]]
+print(f"{e['value']:.6g} [{e['lo']:.6g}, {e['hi']:.6g}] null {e['null']:.6g} · {e['estimator']} · {e['points']['p']}+{e['points']['q']} points")
+PY
+}
+reldiff() {
+  python3 - "$1" "$2" "$3" <<'PY' 2>/dev/null || echo "n/a"
+import json, sys
+a, b = (json.load(open(p))[sys.argv[3]]["value"] for p in sys.argv[1:3])
+print(f"{abs(a - b) / max(abs(a), abs(b), 1e-12):.2e}")
+PY
+}
+
+# The quickstart twice per backend: as configured (timing), and with its dropout off, because
+# dropout masks come from each backend's own random generator (README, Backends) while a
+# deterministic network must give the same numbers everywhere.
 echo "== 1. quickstart"
 for b in flex wgpu; do
   if [ "$b" = flex ] && [ "$SKIP_CPU" = 1 ]; then continue; fi
   extra=(); [ "$b" = wgpu ] && extra=("${device_args[@]}")
   s=$(timed "qs-$b" "$funnel" run configs/quickstart.toml --out "$work/qs-$b" --backend "$b" "${extra[@]}")
-  echo "quickstart on $b: ${s} s"
+  d=$(timed "qd-$b" "$funnel" run configs/quickstart.toml --out "$work/qd-$b" --backend "$b" "${extra[@]}" \
+        --set 'model.regularizer={kind="none"}')
+  echo "quickstart on $b: ${s} s (without dropout: ${d} s)"
 done
 if [ "$SKIP_CPU" != 1 ]; then
-  echo "quickstart layers.csv, flex vs wgpu, largest relative difference: $(compare_csv "$work"/qs-flex/quickstart/*/layers.csv "$work"/qs-wgpu/quickstart/*/layers.csv)"
-  echo "  (dropout masks come from each backend's RNG, so the trained weights differ; see README)"
+  echo "quickstart without dropout, flex vs wgpu, largest relative difference in training.csv: $(compare_csv "$work"/qd-flex/quickstart/*/training.csv "$work"/qd-wgpu/quickstart/*/training.csv)"
+  echo "  and in layers.csv: $(compare_csv "$work"/qd-flex/quickstart/*/layers.csv "$work"/qd-wgpu/quickstart/*/layers.csv)"
 fi
 
 echo "== 2. metrics: kNN KL, N=$N, D=$D; Sinkhorn W1 on $SINKHORN_N per side"
@@ -67,9 +88,12 @@ for b in flex wgpu; do
   extra=(); [ "$b" = wgpu ] && extra=("${device_args[@]}")
   s=$(timed "knn-$b" "$funnel" estimate --p "$work/p.npy" --q "$work/q.npy" --kl knn --w1 sliced \
         --max-points "$N" --bootstrap 2 --json --backend "$b" "${extra[@]}")
-  echo "kNN KL + sliced W1 on $b: ${s} s   $(grep -o '"kl":{[^}]*}' "$work/knn-$b.out" | head -c 160)"
+  echo "kNN KL + sliced W1 on $b: ${s} s   KL $(show "$work/knn-$b.out" kl)"
   s=$(timed "sk-$b" "$funnel" estimate --p "$work/p.npy" --q "$work/q.npy" --kl gaussian --w1 sinkhorn \
         --max-points "$SINKHORN_N" --bootstrap 2 --json --backend "$b" "${extra[@]}")
-  echo "Sinkhorn W1 on $b: ${s} s   $(grep -o '"w1":{[^}]*}' "$work/sk-$b.out" | head -c 160)"
+  echo "Sinkhorn W1 on $b: ${s} s   W1 $(show "$work/sk-$b.out" w1)"
 done
+if [ "$SKIP_CPU" != 1 ]; then
+  echo "flex vs wgpu, relative difference: kNN KL $(reldiff "$work/knn-flex.out" "$work/knn-wgpu.out" kl), sliced W1 $(reldiff "$work/knn-flex.out" "$work/knn-wgpu.out" w1), Sinkhorn W1 $(reldiff "$work/sk-flex.out" "$work/sk-wgpu.out" w1)"
+fi
 echo "== done"
