@@ -8,6 +8,7 @@
 
 mod common;
 
+#[cfg(any(feature = "ndarray", feature = "wgpu"))]
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -40,7 +41,9 @@ w1 = "exact"
 "#;
 
 /// Relative tolerance of the cross-backend comparison, with an absolute floor for values near 0.
+#[cfg(any(feature = "ndarray", feature = "wgpu"))]
 const RTOL: f64 = 1e-3;
+#[cfg(any(feature = "ndarray", feature = "wgpu"))]
 const ATOL: f64 = 1e-4;
 
 fn run_on(dir: &Path, backend: &str) -> PathBuf {
@@ -63,6 +66,7 @@ fn run_on(dir: &Path, backend: &str) -> PathBuf {
     runs(&out, "plain").pop().unwrap()
 }
 
+#[cfg(any(feature = "ndarray", feature = "wgpu"))]
 /// Every numeric cell of a CSV by (row, column), timings left out.
 fn numbers(path: &Path) -> BTreeMap<(usize, String), f64> {
     let mut rdr = csv::Reader::from_path(path).unwrap();
@@ -81,6 +85,7 @@ fn numbers(path: &Path) -> BTreeMap<(usize, String), f64> {
     map
 }
 
+#[cfg(any(feature = "ndarray", feature = "wgpu"))]
 /// Asserts two results folders agree cell by cell; returns the largest relative difference.
 fn assert_equivalent(a: &Path, b: &Path, what: &str) -> f64 {
     let mut worst: f64 = 0.0;
