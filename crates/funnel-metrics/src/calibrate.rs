@@ -105,11 +105,19 @@ fn combine(
         points: (0, 0),
     };
     for (class, w, p, q) in pairs {
-        let (v, dims, ties, (np, nq)) =
-            f(*class, p, q, rng).map_err(|e| EstimateError::InClass {
-                class: *class,
-                source: Box::new(e),
-            })?;
+        let in_class = |e: EstimateError| EstimateError::InClass {
+            class: *class,
+            source: Box::new(e),
+        };
+        let (v, dims, ties, (np, nq)) = f(*class, p, q, rng).map_err(in_class)?;
+        // an overflow inside an estimator (coordinates near the f32 range, projections or
+        // distances beyond it) is an error, not a NaN or ∞ reported as a value (found by
+        // `cargo fuzz run estimators`: sliced W1 of points near ±3e38 gave NaN)
+        if !v.is_finite() {
+            return Err(in_class(EstimateError::Degenerate(format!(
+                "the estimator gave {v}: coordinates too large (near the f32 range) or too far apart for it"
+            ))));
+        }
         out.value += w * v;
         out.dims = out.dims.max(dims);
         out.ties += ties;

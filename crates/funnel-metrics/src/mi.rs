@@ -55,7 +55,8 @@ fn label_mi(
             KlEstimator::Gaussian => {
                 // the mixture of the fitted class Gaussians, not one Gaussian fitted to the
                 // (multi-modal) pooled cloud, whose KL would exceed H(Y)
-                return gaussian_class_mi(all, labels, num_classes, spec.mc_draws, rng);
+                return gaussian_class_mi(all, labels, num_classes, spec.mc_draws, rng)
+                    .and_then(|v| finite_mi(v, "I(T; Y)"));
             }
             KlEstimator::Smoothed => smoothed_kl(
                 &all.select(idx),
@@ -72,7 +73,19 @@ fn label_mi(
         })?;
         total += w * d.value;
     }
-    Ok(total)
+    finite_mi(total, "I(T; Y)")
+}
+
+/// A mutual information, or an error when it is not finite (found by `cargo fuzz run
+/// estimators`: clouds with coordinates near the f32 range gave NaN reported without an error).
+fn finite_mi(v: f64, what: &str) -> Result<f64, EstimateError> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(EstimateError::Degenerate(format!(
+            "{what} is not finite ({v}): the points are too far apart or too large for the estimator"
+        )))
+    }
 }
 
 /// I(T; Y) under a Gaussian model of each class: T | y ~ N(μ̂_y, Σ̂_y), T the mixture with
@@ -170,6 +183,9 @@ pub fn label_information(
     }
     .kl_name();
     let fail = |msg: String| Estimate::failed(name.clone(), Bias::Estimate, msg);
+    if train.is_empty() {
+        return fail("the cloud is empty".into());
+    }
     if kind == KlEstimator::Smoothed && beta.is_none() {
         return fail("smoothed KL needs a noise std: set metrics.beta".into());
     }
@@ -259,7 +275,7 @@ fn input_mi(
 ) -> Result<f64, EstimateError> {
     let h = mixture_entropy(centres, beta, draws, rng, device)?;
     let h_given_x = grouped_mixture_entropy(centres, group, beta, draws, rng)?;
-    Ok(h - h_given_x)
+    finite_mi(h - h_given_x, "I(X; T)")
 }
 
 /// I(X; T) of a layer with Gaussian noise β from its pre-noise outputs: `centres` holds

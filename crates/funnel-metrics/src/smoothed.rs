@@ -143,7 +143,19 @@ pub fn mixture_entropy(
         sum += base.mixture_log_kernel(x, beta, device).iter().sum::<f64>();
         count += x.n;
     });
-    Ok((centers.n as f64).ln() - sum / count as f64 + gauss)
+    finite_entropy((centers.n as f64).ln() - sum / count as f64 + gauss)
+}
+
+/// A mixture entropy, or an error when it is not finite: far-apart centres (or coordinates
+/// whose squared distances overflow) make every kernel underflow, and the log-sum-exp NaN.
+fn finite_entropy(h: f64) -> Result<f64, EstimateError> {
+    if h.is_finite() {
+        Ok(h)
+    } else {
+        Err(EstimateError::Degenerate(
+            "mixture entropy is not finite (β far below the distances between the centres, or coordinates too large?)".into(),
+        ))
+    }
 }
 
 /// Mean over groups of h(mixture of the group's centres ∗ N_β): the conditional entropy
@@ -193,7 +205,7 @@ pub fn grouped_mixture_entropy(
         let mean_lse = sum / (group * draws) as f64;
         total += (group as f64).ln() - mean_lse + gauss;
     }
-    Ok(total / groups as f64)
+    finite_entropy(total / groups as f64)
 }
 
 #[cfg(test)]

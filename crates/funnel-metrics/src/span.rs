@@ -110,7 +110,7 @@ impl Span {
     /// otherwise (a wide layer seen through few points), whose eigenvectors u give the principal
     /// directions Xᵀu/√λ.
     pub fn of(parts: &[&Coords]) -> Span {
-        let d = parts[0].d;
+        let d = parts.first().map_or(0, |p| p.d);
         let n: usize = parts.iter().map(|p| p.n).sum();
         let mut mean = vec![0.0; d];
         for p in parts {
@@ -151,6 +151,15 @@ impl Span {
             }
             cov / div
         };
+        if gram.is_empty() {
+            // no points or no dimensions: the span is empty (nalgebra's eigensolver panics on
+            // a 0 × 0 matrix; found by `cargo fuzz run estimators`)
+            return Span {
+                mean,
+                basis: DMatrix::zeros(d, 0),
+                variances: Vec::new(),
+            };
+        }
         let eig = SymmetricEigen::new(gram);
         let size = eig.eigenvalues.len();
         let mut order: Vec<usize> = (0..size).collect();

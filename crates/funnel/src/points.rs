@@ -3,7 +3,7 @@
 //! line, for CSV); nothing here panics on what a file contains.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use funnel_metrics::Points;
@@ -106,14 +106,117 @@ fn csv_message(e: &csv::Error) -> String {
     }
 }
 
+/// Longest `.npy` header read: numpy writes a few hundred bytes, and `numpy.load` refuses
+/// more than 10 000 by default (`max_header_size`).
+const MAX_NPY_HEADER: u64 = 10_000;
+/// Deepest bracket nesting in a `.npy` header: a plain array's header nests 2 deep, a
+/// structured dtype's (refused later with its own message) 4.
+const MAX_NPY_NESTING: usize = 4;
+
+/// Checks a `.npy` file's preamble and header text before npyz parses them, then rewinds the
+/// file. Both checks guard against what `cargo fuzz run points` found in npyz 0.9:
+/// * npyz allocates the header length the preamble announces before reading it, so a version
+///   2 or 3 preamble (a 4-byte length) made a 15-byte file allocate up to 4 GiB;
+/// * its header parser (py_literal, a backtracking PEG) takes time exponential in the number
+///   of unclosed brackets, so a 200-byte header of unbalanced `{` hung `funnel estimate`;
+///   headers whose brackets do not nest properly, or nest deeper than [`MAX_NPY_NESTING`], are
+///   refused here.
+///
+/// Files without the magic or too short for a preamble are left to npyz's own messages.
+fn check_npy_header(f: &mut File, size: u64) -> Result<(), String> {
+    const MAGIC: &[u8] = b"\x93NUMPY";
+    let io = |e: std::io::Error| format!("cannot read: {e}");
+    let mut pre = Vec::with_capacity(12);
+    (&mut *f).take(12).read_to_end(&mut pre).map_err(io)?;
+    let checked = (|| {
+        if pre.len() < 10 || !pre.starts_with(MAGIC) {
+            return Ok(());
+        }
+        let (prefix, header_len) = match pre[6] {
+            1 => (10, u64::from(u16::from_le_bytes([pre[8], pre[9]]))),
+            _ if pre.len() == 12 => (
+                12,
+                u64::from(u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]])),
+            ),
+            _ => return Ok(()),
+        };
+        if prefix + header_len > size {
+            return Err(format!(
+                "not a readable .npy file: the header announces {header_len} bytes but the file holds only {size} (truncated?)"
+            ));
+        }
+        if header_len > MAX_NPY_HEADER {
+            return Err(format!(
+                "not a readable .npy file: a header of {header_len} bytes; numpy writes a few hundred and reads at most {MAX_NPY_HEADER}"
+            ));
+        }
+        f.seek(SeekFrom::Start(prefix)).map_err(io)?;
+        let mut header = Vec::with_capacity(header_len as usize);
+        (&mut *f)
+            .take(header_len)
+            .read_to_end(&mut header)
+            .map_err(io)?;
+        // brackets outside string literals must nest properly and at most MAX_NPY_NESTING deep
+        let mut open: Vec<u8> = Vec::new();
+        let mut quote: Option<u8> = None;
+        let mut escaped = false;
+        for &b in &header {
+            if let Some(q) = quote {
+                match b {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    _ if b == q => quote = None,
+                    _ => {}
+                }
+                continue;
+            }
+            let closes = match b {
+                b'\'' | b'"' => {
+                    quote = Some(b);
+                    continue;
+                }
+                b'(' | b'[' | b'{' => {
+                    open.push(b);
+                    if open.len() > MAX_NPY_NESTING {
+                        return Err(format!(
+                            "not a readable .npy file: the header nests brackets more than {MAX_NPY_NESTING} deep; expected a plain float32/float64 array's header"
+                        ));
+                    }
+                    continue;
+                }
+                b')' => b'(',
+                b']' => b'[',
+                b'}' => b'{',
+                _ => continue,
+            };
+            if open.pop() != Some(closes) {
+                return Err(format!(
+                    "not a readable .npy file: unbalanced `{}` in the header",
+                    b as char
+                ));
+            }
+        }
+        if let Some(&b) = open.last() {
+            return Err(format!(
+                "not a readable .npy file: unclosed `{}` in the header",
+                b as char
+            ));
+        }
+        Ok(())
+    })();
+    f.seek(SeekFrom::Start(0)).map_err(io)?;
+    checked
+}
+
 /// `.npy`: a 2-D (or 1-D, read as n×1) float32/float64 array in C order.
 fn read_npy(path: &Path) -> Result<Points, String> {
     let file = path.display();
-    let f = File::open(path).map_err(|e| format!("{file}: cannot open: {e}"))?;
+    let mut f = File::open(path).map_err(|e| format!("{file}: cannot open: {e}"))?;
     let size = f
         .metadata()
         .map_err(|e| format!("{file}: cannot read: {e}"))?
         .len();
+    check_npy_header(&mut f, size).map_err(|m| format!("{file}: {m}"))?;
     let npy = NpyFile::new(BufReader::new(f))
         .map_err(|e| format!("{file}: not a readable .npy file: {e}"))?;
     let shape = npy.shape().to_vec();

@@ -86,13 +86,22 @@ fn parse(path: &Path, pixels: bool) -> Result<IdxArray, DataError> {
                 "dimensions {dims:?} exceed the limit of {MAX_ELEMENTS} values"
             ))
         })?;
-    let mut body = vec![0u8; count * size];
-    read_exact(
-        &mut r,
-        &mut body,
-        path,
-        &format!("data (the header declares dimensions {dims:?})"),
-    )?;
+    // read what the file holds rather than allocating what the header declares: a header of
+    // a few bytes may declare up to 8 GiB (found by `cargo fuzz run idx`)
+    let want = count
+        .checked_mul(size)
+        .ok_or_else(|| bad(format!("dimensions {dims:?} are too large")))?;
+    let mut body = Vec::new();
+    r.by_ref()
+        .take(want as u64)
+        .read_to_end(&mut body)
+        .map_err(|e| bad(format!("cannot read the data: {e}")))?;
+    if body.len() < want {
+        return Err(bad(format!(
+            "truncated: the file ends inside the data (the header declares dimensions {dims:?}: {want} bytes of data, the file holds {})",
+            body.len()
+        )));
+    }
     let mut extra = [0u8; 1];
     if r.read(&mut extra)
         .map_err(|e| bad(format!("cannot read: {e}")))?
