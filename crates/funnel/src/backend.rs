@@ -60,13 +60,11 @@ impl Choice {
 
     /// The device, or an error naming the cargo feature the binary lacks or the devices there are.
     pub fn device(&self) -> Result<Device, String> {
-        if let (Some(i), false) = (self.index, self.name == BackendName::Wgpu) {
-            if i != 0 {
-                return Err(format!(
-                    "device {i}: backend `{}` has one device (0); `--device` picks among wgpu adapters",
-                    self.name.name()
-                ));
-            }
+        if let Some(i) = self.index.filter(|&i| i != 0 && self.name.is_cpu()) {
+            return Err(format!(
+                "device {i}: backend `{}` has one device (0); `--device` picks among wgpu adapters",
+                self.name.name()
+            ));
         }
         self.name.device(self.index)
     }
@@ -96,6 +94,7 @@ impl BackendName {
     }
 
     /// The device (`index` only for wgpu), or an error naming the cargo feature the binary lacks.
+    #[cfg_attr(not(feature = "wgpu"), allow(unused_variables))]
     pub fn device(self, index: Option<usize>) -> Result<Device, String> {
         if !self.compiled() {
             return Err(format!(
@@ -108,7 +107,6 @@ impl BackendName {
                 }
             ));
         }
-        let _ = index;
         match self {
             #[cfg(feature = "flex")]
             BackendName::Flex => Ok(Device::flex()),
