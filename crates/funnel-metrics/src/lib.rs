@@ -30,7 +30,7 @@ mod spec;
 pub mod tiles;
 pub mod w1;
 
-pub use bounds::{assemble, Bounds, LayerRow};
+pub use bounds::{assemble, sdpi_coefficients, Bounds, LayerRow};
 pub use cloud::{Cloud, Points};
 pub use divergence::{
     layer_divergence, resolve_kl, Bias, Estimate, LayerContext, LayerDivergence, NoisyLayer,

@@ -112,6 +112,57 @@ pub fn lipschitz_constants<M: LayeredModel>(model: &M, mode: Stochastic, seed: u
     rho
 }
 
+/// Local Lipschitz constants ρ̂_l: for each layer l = 0..=L, the largest ‖∇_t CE(f_{l+1..L}(t), y)‖₂
+/// over the given examples (rows of `x` on the plain `device`, with `labels`), t = T_l(x).
+///
+/// This is an *empirical* constant, not a certificate: the largest slope at the data is a lower
+/// bound of the true ρ_l (the slope between coupled train/test points can be larger), while the
+/// product of norms in [`lipschitz_constants`] is an upper bound. ρ̂_l·W_l is what the funnel
+/// looks like when the rest of the network is as smooth as it is at the data; with product-of-
+/// norms constants the W1 bound is non-increasing in l in theory (W1(T_{l+1}) ≤ Lip·‖W‖·W1(T_l)
+/// for every coupling), so only a tighter constant can put the minimum at an interior layer.
+/// With stochastic layers active, one draw of the masks/noise per example.
+pub fn local_lipschitz_constants<M: LayeredModel>(
+    model: &M,
+    x: Tensor<2>,
+    labels: &[usize],
+    mode: Stochastic,
+    device: &Device,
+) -> Vec<f64> {
+    let n = labels.len();
+    if n == 0 {
+        return vec![f64::NAN; model.depth() + 1];
+    }
+    let y = Tensor::<1, Int>::from_data(
+        TensorData::new(labels.iter().map(|&v| v as i64).collect::<Vec<_>>(), [n]),
+        device,
+    );
+    let layers = model.forward_layers(x, mode);
+    layers
+        .into_iter()
+        .enumerate()
+        .map(|(l, t)| {
+            // only t carries autodiff: the plain-device weights enter as constants
+            let t = t.autodiff().require_grad();
+            let logits = model.forward_from(l, t.clone(), mode);
+            let logp = burn::tensor::activation::log_softmax(logits, 1);
+            // the sum over examples, so row i of the gradient is example i's own gradient
+            let loss = logp.gather(1, y.clone().unsqueeze_dim::<2>(1)).sum().neg();
+            let grads = loss.backward();
+            match t.grad(&grads) {
+                Some(g) => {
+                    let d = g.dims()[1];
+                    to_f32_vec(g)
+                        .chunks(d.max(1))
+                        .map(|row| row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt())
+                        .fold(0.0, f64::max)
+                }
+                None => 0.0, // the loss does not depend on t
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

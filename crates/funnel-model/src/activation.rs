@@ -57,13 +57,21 @@ impl Activation {
         }
     }
 
-    /// `Some(a)` when |act(x)| ≤ a for all x (used by the Gaussian-noise SDPI coefficient);
-    /// `None` for unbounded activations.
-    pub fn bound(self) -> Option<f64> {
+    /// `Some((lo, hi))` when lo ≤ act(x) ≤ hi for all x, `None` for unbounded activations.
+    pub fn range(self) -> Option<(f64, f64)> {
         match self {
-            Activation::Tanh | Activation::Sigmoid => Some(1.0),
+            Activation::Tanh => Some((-1.0, 1.0)),
+            Activation::Sigmoid => Some((0.0, 1.0)),
             Activation::Identity | Activation::Relu | Activation::Gelu => None,
         }
+    }
+
+    /// Half the width of the range, a = (hi − lo)/2: every output lies in a cube of side 2a,
+    /// so two outputs of d units are at most 2a·√d apart. This is the `a` of the Gaussian-noise
+    /// SDPI coefficient erf(a·√d / (β·√2)) (DESIGN §2.6 states it for |act| ≤ a; the half-width
+    /// is the same for tanh and half as large, hence tighter, for the sigmoid's (0, 1)).
+    pub fn range_radius(self) -> Option<f64> {
+        self.range().map(|(lo, hi)| (hi - lo) / 2.0)
     }
 }
 
@@ -104,8 +112,13 @@ mod tests {
                 max_slope >= act.lipschitz() * 0.98,
                 "{act}: slope {max_slope} too small"
             );
-            if let Some(a) = act.bound() {
-                assert!(ys.iter().all(|y| (*y as f64).abs() <= a));
+            if let Some((lo, hi)) = act.range() {
+                assert!(ys.iter().all(|&y| (lo..=hi).contains(&(y as f64))));
+                // and the range is tight: the extremes are approached at ±10
+                let (min, max) = ys
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(a, b), &y| (a.min(y as f64), b.max(y as f64)));
+                assert!(min - lo < 1e-3 && hi - max < 1e-3, "{act}: range not tight");
             }
         }
     }

@@ -78,6 +78,10 @@ pub trait LayeredModel {
             .expect("forward_layers returns at least the input")
     }
 
+    /// Layers l+1..=L applied to layer l's representation `t` `[n, d_l]`: the logits as a
+    /// function of T_l (used for the local Lipschitz constants of the loss in T_l).
+    fn forward_from(&self, l: usize, t: Tensor<2>, mode: Stochastic) -> Tensor<2>;
+
     /// The weight matrix of layer l = 1..=L, stored `[d_{l−1}, d_l]` (index l−1 of the vector).
     fn lipschitz_weights(&self) -> Vec<Tensor<2>>;
 }

@@ -137,6 +137,26 @@ impl Mlp {
         &self.linears
     }
 
+    /// Replaces layer `l`'s (1-based) weight `[d_{l−1}, d_l]` and bias (`None` keeps a network
+    /// without biases without; a network with biases gets zeros). Used by learning rules that
+    /// set weights directly instead of by gradient steps (`class_mean`).
+    pub fn with_layer(mut self, l: usize, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Self {
+        let lin = &mut self.linears[l - 1];
+        assert_eq!(
+            lin.weight.val().dims(),
+            weight.dims(),
+            "layer {l}: the new weight must keep the shape"
+        );
+        let d_out = weight.dims()[1];
+        let device = weight.device();
+        lin.weight = Param::from_tensor(weight);
+        if lin.bias.is_some() {
+            let b = bias.unwrap_or_else(|| Tensor::zeros([d_out], &device));
+            lin.bias = Some(Param::from_tensor(b));
+        }
+        self
+    }
+
     /// Layer l's computation for l = 1..=L (0-based `i = l − 1`).
     fn layer(&self, i: usize, h: Tensor<2>, mode: Stochastic) -> Tensor<2> {
         let hidden = i + 1 < self.linears.len();
@@ -240,6 +260,10 @@ impl LayeredModel for Mlp {
 
     fn forward(&self, x: Tensor<2>, mode: Stochastic) -> Tensor<2> {
         (0..self.linears.len()).fold(x, |h, i| self.layer(i, h, mode))
+    }
+
+    fn forward_from(&self, l: usize, t: Tensor<2>, mode: Stochastic) -> Tensor<2> {
+        (l..self.linears.len()).fold(t, |h, i| self.layer(i, h, mode))
     }
 
     fn lipschitz_weights(&self) -> Vec<Tensor<2>> {

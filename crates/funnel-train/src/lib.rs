@@ -6,14 +6,16 @@
 //!   evaluating both splits after every epoch.
 //! * [`eval`] — cross-entropy, clipped cross-entropy and 0-1 loss, and the gap test − train.
 
+pub mod class_mean;
 pub mod data;
+pub mod gibbs;
 pub mod eval;
 mod train;
 
 pub use data::{DataError, DataInfo, DataSpec, Dataset, Split};
 pub use eval::{evaluate, Gap, Losses};
 pub use train::{
-    cross_entropy, step_once, train, Algorithm, EpochRecord, EvalSettings, TrainError, TrainSpec,
+    cross_entropy, sgld_step, step_once, train, Algorithm, EpochRecord, EvalSettings, TrainError, TrainSpec,
     Trained,
 };
 

@@ -2,12 +2,13 @@
 
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use burn::tensor::Distribution;
 use funnel_model::{LayeredModel, Stochastic};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -23,6 +24,14 @@ pub enum Algorithm {
     /// Stochastic gradient descent, with heavy-ball momentum when `momentum` > 0.
     Sgd,
     Adam,
+    /// Stochastic gradient Langevin dynamics at inverse temperature `gamma`: an approximate
+    /// sampler of the Gibbs posterior P(w|S) ∝ N(w; 0, prior_std²)·exp(−γ·L_S(w)), with L_S
+    /// the mean of the bounded loss min(CE, c)/c ∈ [0, 1] (c = `metrics.ce_clip`).
+    Sgld,
+    /// The class-mean rule for linear DNNs on binary Gaussian data (DESIGN §2.7): random
+    /// hidden projections, read-out from μ̂ = (1/n)·Σ Y_i X_i; no gradient steps.
+    #[serde(rename = "class_mean")]
+    ClassMean,
 }
 
 impl Algorithm {
@@ -30,6 +39,8 @@ impl Algorithm {
         match self {
             Algorithm::Sgd => "sgd",
             Algorithm::Adam => "adam",
+            Algorithm::Sgld => "sgld",
+            Algorithm::ClassMean => "class_mean",
         }
     }
 }
@@ -47,6 +58,12 @@ pub struct TrainSpec {
     /// SGD momentum (default 0.9); only for `algorithm = "sgd"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub momentum: Option<f64>,
+    /// SGLD's inverse temperature γ (required for `algorithm = "sgld"`, refused otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<f64>,
+    /// SGLD's Gaussian prior N(0, prior_std²·I) on every weight and bias (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior_std: Option<f64>,
 }
 
 impl Default for TrainSpec {
@@ -58,6 +75,8 @@ impl Default for TrainSpec {
             batch_size: 64,
             weight_decay: 0.0,
             momentum: None,
+            gamma: None,
+            prior_std: None,
         }
     }
 }
@@ -100,7 +119,7 @@ impl TrainSpec {
             );
         }
         match (self.algorithm, self.momentum) {
-            (Algorithm::Adam, Some(_)) => {
+            (a, Some(_)) if a != Algorithm::Sgd => {
                 return bad("momentum", "applies to algorithm = \"sgd\" only".into());
             }
             (Algorithm::Sgd, Some(m)) if !(m.is_finite() && (0.0..1.0).contains(&m)) => {
@@ -108,7 +127,43 @@ impl TrainSpec {
             }
             _ => {}
         }
+        match (self.algorithm, self.gamma) {
+            (Algorithm::Sgld, None) => {
+                return bad(
+                    "gamma",
+                    "algorithm = \"sgld\" needs the inverse temperature gamma (e.g. gamma = 1000)"
+                        .into(),
+                );
+            }
+            (Algorithm::Sgld, Some(g)) if !(g.is_finite() && g > 0.0) => {
+                return bad("gamma", format!("must be finite and > 0, got {g}"));
+            }
+            (Algorithm::Sgld, _) => {}
+            (_, Some(_)) => return bad("gamma", "applies to algorithm = \"sgld\" only".into()),
+            _ => {}
+        }
+        match (self.algorithm, self.prior_std) {
+            (Algorithm::Sgld, Some(p)) if !(p.is_finite() && p > 0.0) => {
+                return bad("prior_std", format!("must be finite and > 0, got {p}"));
+            }
+            (Algorithm::Sgld, _) => {}
+            (_, Some(_)) => {
+                return bad("prior_std", "applies to algorithm = \"sgld\" only".into())
+            }
+            _ => {}
+        }
+        if self.algorithm == Algorithm::Sgld && self.weight_decay > 0.0 {
+            return bad(
+                "weight_decay",
+                "SGLD's prior is its weight decay: set prior_std instead".into(),
+            );
+        }
         Ok(())
+    }
+
+    /// SGLD's prior standard deviation (default 1).
+    pub fn prior(&self) -> f64 {
+        self.prior_std.unwrap_or(1.0)
     }
 
     /// The configured optimizer, fresh (no moment estimates yet).
@@ -117,7 +172,15 @@ impl TrainSpec {
             (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
         match self.algorithm {
             Algorithm::Adam => AdamConfig::new().with_weight_decay(decay).init(),
-            Algorithm::Sgd => {
+            // the gradient step of SGLD: plain SGD on γ·L plus the prior's ‖w‖²/(2σ²), whose
+            // gradient w/σ² is burn's coupled weight decay
+            Algorithm::Sgld => SgdConfig::new()
+                .with_weight_decay(Some(WeightDecayConfig::new(
+                    (1.0 / (self.prior() * self.prior())) as f32,
+                )))
+                .init(),
+            // never stepped; any optimizer will do
+            Algorithm::ClassMean | Algorithm::Sgd => {
                 let m = self.momentum.unwrap_or(0.9);
                 let momentum = (m > 0.0).then_some(MomentumConfig {
                     momentum: m,
@@ -137,7 +200,8 @@ impl TrainSpec {
 #[derive(Clone, Debug, Serialize)]
 pub struct EpochRecord {
     pub epoch: usize,
-    /// Mean mini-batch cross-entropy during the epoch (stochastic layers active).
+    /// Mean mini-batch training loss during the epoch (stochastic layers active): the
+    /// cross-entropy, or for SGLD the bounded loss min(CE, c)/c it samples with.
     pub batch_loss: f64,
     pub train: Losses,
     pub test: Losses,
@@ -165,6 +229,56 @@ pub fn step_once<M: Module + LayeredModel>(
     let value = loss.clone().into_scalar::<f32>() as f64;
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     (optimizer.step(lr, model, grads), value)
+}
+
+/// Adds N(0, std²) noise to every float parameter (SGLD's Langevin term), keeping each
+/// parameter's autodiff state. The noise comes from the device's RNG.
+struct LangevinNoise {
+    std: f64,
+}
+
+impl ModuleMapper for LangevinNoise {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let std = self.std;
+        param.map(|t| {
+            let grad = t.is_require_grad();
+            let base = t.detach();
+            let noise = base.random_like(Distribution::Normal(0.0, std));
+            // detached again: a leaf, which `require_grad` accepts
+            let noisy = (base + noise).detach();
+            if grad {
+                noisy.require_grad()
+            } else {
+                noisy
+            }
+        })
+    }
+}
+
+/// One SGLD step on a mini-batch: w ← w − ε·(γ·∇L_B(w) + w/σ²) + sqrt(2ε)·ξ, ξ ~ N(0, I), with
+/// L_B the batch mean of the bounded loss min(CE, c)/c and σ the prior std (the optimizer from
+/// [`TrainSpec::optimizer`] carries w/σ² as weight decay). The stationary law of the exact
+/// Langevin diffusion is the Gibbs posterior ∝ N(w; 0, σ²I)·exp(−γ·L_S(w)); the discretisation
+/// and mini-batch noise add an O(ε) bias. Returns the model and L_B.
+pub fn sgld_step<M: Module + LayeredModel>(
+    model: M,
+    optimizer: &mut ModuleOptimizer,
+    step: f64,
+    gamma: f64,
+    clip: f64,
+    x: Tensor<2>,
+    y: Tensor<1, Int>,
+) -> (M, f64) {
+    let logp = log_softmax(model.forward(x, Stochastic::Active), 1);
+    let ce = logp.gather(1, y.unsqueeze_dim::<2>(1)).neg();
+    let bounded = ce.clamp_max(clip).mean() / clip;
+    let value = bounded.clone().into_scalar::<f32>() as f64;
+    let grads = GradientsParams::from_grads((bounded * gamma).backward(), &model);
+    let model = optimizer.step(step, model, grads);
+    let model = model.map(&mut LangevinNoise {
+        std: (2.0 * step).sqrt(),
+    });
+    (model, value)
 }
 
 /// A trained model (on the plain, non-autodiff device) and its history.
@@ -197,6 +311,12 @@ pub fn train<M: Module + LayeredModel>(
     on_epoch: &mut dyn FnMut(&EpochRecord),
 ) -> Result<Trained<M>, TrainError> {
     spec.validate()?;
+    if spec.algorithm == Algorithm::ClassMean {
+        return Err(TrainError::Invalid {
+            key: "algorithm",
+            message: "\"class_mean\" takes no gradient steps: use class_mean::class_mean".into(),
+        });
+    }
     let start = Instant::now();
     let ad = device.clone().autodiff();
     let mut optimizer = spec.optimizer();
@@ -213,7 +333,12 @@ pub fn train<M: Module + LayeredModel>(
             let x = split.train.features_of(batch, &ad);
             let y = split.train.labels_of(batch, &ad);
             let value;
-            (model, value) = step_once(model, &mut optimizer, spec.lr, x, y);
+            (model, value) = match (spec.algorithm, spec.gamma) {
+                (Algorithm::Sgld, Some(gamma)) => {
+                    sgld_step(model, &mut optimizer, spec.lr, gamma, eval.clip, x, y)
+                }
+                _ => step_once(model, &mut optimizer, spec.lr, x, y),
+            };
             if !value.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,

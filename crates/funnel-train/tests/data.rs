@@ -12,6 +12,7 @@ fn gaussian(n_train: usize, n_test: usize, standardize: bool) -> DataSpec {
         mean_norm: 2.0,
         noise_std: 0.5,
         standardize,
+        test_shift: 0.0,
     }
 }
 

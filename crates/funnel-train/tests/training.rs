@@ -16,6 +16,7 @@ fn separated() -> Split {
         mean_norm: 4.0,
         noise_std: 1.0,
         standardize: false,
+        test_shift: 0.0,
     }
     .load(5)
     .unwrap()
@@ -63,6 +64,7 @@ fn adam_and_sgd_learn_a_separated_mixture() {
             batch_size: 32,
             weight_decay: 1e-4,
             momentum,
+            ..TrainSpec::default()
         };
         let h = run(&spec, Regularizer::Dropout { p: 0.1 }, 1).unwrap();
         let (first, last) = (h[0], h[h.len() - 1]);
@@ -100,6 +102,7 @@ fn a_huge_learning_rate_is_reported_as_divergence() {
         batch_size: 50,
         weight_decay: 0.0,
         momentum: Some(0.9),
+        ..TrainSpec::default()
     };
     match run(&spec, Regularizer::None, 2) {
         Err(TrainError::Diverged { epoch, loss, .. }) => {

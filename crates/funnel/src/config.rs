@@ -311,6 +311,57 @@ impl Config {
         self.metrics
             .validate()
             .map_err(|(k, m)| (format!("metrics.{k}"), m))?;
+        if self.train.algorithm == funnel_train::Algorithm::ClassMean {
+            self.class_mean_applies()?;
+        }
+        Ok(())
+    }
+
+    /// `train.algorithm = "class_mean"` is defined for linear DNNs without stochastic layers on
+    /// the (unstandardized) binary Gaussian mixture, whose closed forms the report shows.
+    fn class_mean_applies(&self) -> Result<(), (String, String)> {
+        let why = "train.algorithm = \"class_mean\" (DESIGN §2.7)";
+        match &self.data {
+            funnel_train::DataSpec::Gaussian {
+                standardize,
+                test_shift,
+                ..
+            } => {
+                if *test_shift != 0.0 {
+                    return Err((
+                        "data.test_shift".into(),
+                        format!("{why}: the closed forms assume test data from the training distribution; set 0"),
+                    ));
+                }
+                if *standardize {
+                    return Err((
+                        "data.standardize".into(),
+                        format!("{why} needs the raw data: standardization fitted on the training split would make the weights depend on more than μ̂"),
+                    ));
+                }
+            }
+            other => {
+                return Err((
+                    "data.kind".into(),
+                    format!(
+                        "{why} needs kind = \"gaussian\" (the binary mixture), got \"{}\"",
+                        other.kind()
+                    ),
+                ))
+            }
+        }
+        if self.model.activation != Activation::Identity {
+            return Err((
+                "model.activation".into(),
+                format!("{why} trains linear DNNs: set \"identity\""),
+            ));
+        }
+        if self.model.regularizer != Regularizer::None {
+            return Err((
+                "model.regularizer".into(),
+                format!("{why} sets weights in closed form without stochastic layers: set {{ kind = \"none\" }}"),
+            ));
+        }
         Ok(())
     }
 

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod config;
 pub mod estimate;
 pub mod fuzzing;
+pub mod gibbs;
 pub mod interrupt;
 pub mod measure;
 pub mod plots;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use funnel::{
-    backend, estimate, interrupt, measure, regenerate, report, run, selftest, sweep, CliError,
+    backend, estimate, gibbs, interrupt, measure, regenerate, report, run, selftest, sweep, CliError,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -40,6 +40,9 @@ enum Command {
     /// Run a study: a base config, axes over config keys and seeds; every cell a `funnel run`
     /// child process, resumable and shardable; writes summary.csv, aggregate.csv, rankings.csv.
     Sweep(sweep::SweepArgs),
+    /// The Gibbs algorithm's expected generalization gap against n, computed exactly by
+    /// enumerating every weight vector of a tiny quantized network (the O(1/n) rate).
+    Gibbs(gibbs::GibbsArgs),
     /// Combine sweep folders of one study (e.g. its shards) into one, with the aggregate files.
     Merge(sweep::MergeArgs),
     /// Regenerate `report.md` and the figures (`plots/`) of a finished run from its
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Selftest(args) => selftest::selftest(&args),
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Merge(args) => sweep::merge(&args),
+        Command::Gibbs(args) => gibbs::gibbs(&args),
         Command::Report(args) => regenerate::report(&args),
         Command::Devices => {
             for line in backend::describe() {

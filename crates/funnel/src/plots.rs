@@ -20,6 +20,7 @@ use plotters::prelude::*;
 use plotters::style::register_font;
 
 use crate::report::{num, Summary};
+use serde::{Deserialize, Serialize};
 
 type Res<T = ()> = Result<T, Box<dyn Error>>;
 
@@ -143,6 +144,8 @@ struct Panel {
     y_desc: String,
     /// Integer ticks 0..=x_max (layers, depths) with this range.
     x_ticks: Vec<f64>,
+    /// Names of the integer x positions 0, 1, … (a categorical axis); empty for plain numbers.
+    x_names: Vec<String>,
     /// Use a log y-axis when every value is positive and they span more than this factor.
     log_if_span: f64,
     series: Vec<Series>,
@@ -356,7 +359,15 @@ where
         .x_labels(x_labels(&p.x_ticks))
         .x_label_formatter(&|x| {
             if (x - x.round()).abs() < 1e-9 {
-                format!("{}", x.round() as i64)
+                let i = x.round() as i64;
+                if p.x_names.is_empty() {
+                    format!("{i}")
+                } else {
+                    usize::try_from(i)
+                        .ok()
+                        .and_then(|i| p.x_names.get(i).cloned())
+                        .unwrap_or_default()
+                }
             } else {
                 String::new()
             }
@@ -700,6 +711,7 @@ fn layers_figure(s: &Summary) -> Res<Figure> {
         x_desc: "layer (0 = input)".into(),
         y_desc: "KL (nats)".into(),
         x_ticks: xs.clone(),
+        x_names: Vec::new(),
         log_if_span: f64::INFINITY,
         series: vec![
             Series::other(
@@ -735,6 +747,7 @@ fn layers_figure(s: &Summary) -> Res<Figure> {
         x_desc: "layer (0 = input)".into(),
         y_desc: "W1".into(),
         x_ticks: xs.clone(),
+        x_names: Vec::new(),
         log_if_span: 20.0,
         series: w1_series,
         legend_note: m.map(|m| format!("estimator: {}", m.w1_estimator)),
@@ -777,6 +790,7 @@ fn layers_figure(s: &Summary) -> Res<Figure> {
         x_desc: "layer (0 = input)".into(),
         y_desc: "bound on the gap".into(),
         x_ticks: xs,
+        x_names: Vec::new(),
         log_if_span: 20.0,
         series: b_series,
         legend_note: Some("each bound is to be read against the gap line of its loss".into()),
@@ -1129,6 +1143,7 @@ pub fn sweep_figures(csv_bytes: &[u8], title: &str) -> Result<Vec<Figure>, Strin
                 x_desc: "depth L (layers after the input)".into(),
                 y_desc: y_desc.into(),
                 x_ticks: ticks.clone(),
+                x_names: Vec::new(),
                 log_if_span: 20.0,
                 series,
                 legend_note: Some(note.clone()),
@@ -1191,6 +1206,7 @@ pub fn sweep_figures(csv_bytes: &[u8], title: &str) -> Result<Vec<Figure>, Strin
             x_desc: "depth L (layers after the input)".into(),
             y_desc: "funnel layer (0 = input)".into(),
             x_ticks: ticks.clone(),
+            x_names: Vec::new(),
             log_if_span: f64::INFINITY,
             series,
             legend_note: Some(note.clone()),
@@ -1205,6 +1221,293 @@ pub fn sweep_figures(csv_bytes: &[u8], title: &str) -> Result<Vec<Figure>, Strin
         )?;
         Ok(vec![bounds, funnel_fig])
     })
+}
+
+// ---------------------------------------------------------------- the Gibbs rate
+
+/// `funnel gibbs`: E gap against n per γ (control-variate estimate, ± 2 se), the √2·γ/n bound
+/// per γ (dashed) and the finite-parameter bound (grey, dashed); log y, n equally spaced.
+pub fn gibbs_figure(r: &funnel_train::gibbs::GibbsResults) -> Result<Figure, String> {
+    guarded(|| {
+        let mut ns: Vec<usize> = r.rows.iter().map(|row| row.n).collect();
+        ns.sort_unstable();
+        ns.dedup();
+        let pos = |n: usize| ns.iter().position(|&m| m == n).unwrap_or(0) as f64;
+        let mut series = Vec::new();
+        for (i, f) in r.fits.iter().enumerate() {
+            let color = CYCLE[i % CYCLE.len()];
+            let rows: Vec<_> = r.rows.iter().filter(|row| row.gamma == f.gamma).collect();
+            series.push(Series::other(
+                format!(
+                    "γ = {}: E gap (slope {} ± {})",
+                    num(f.gamma),
+                    num(f.slope),
+                    num(f.slope_stderr)
+                ),
+                color,
+                Kind::Errors {
+                    points: rows
+                        .iter()
+                        .map(|row| {
+                            (
+                                pos(row.n),
+                                row.gap_cv_mean,
+                                row.gap_cv_mean - 2.0 * row.gap_cv_stderr,
+                                row.gap_cv_mean + 2.0 * row.gap_cv_stderr,
+                            )
+                        })
+                        .collect(),
+                    dashed: false,
+                },
+            ));
+            series.push(Series::dashed(
+                format!("γ = {}: bound √2·γ/n", num(f.gamma)),
+                color,
+                rows.iter().map(|row| (pos(row.n), row.bound_gibbs)).collect(),
+            ));
+        }
+        let mut finite: Vec<(f64, f64)> = r
+            .rows
+            .iter()
+            .map(|row| (pos(row.n), row.bound_finite))
+            .collect();
+        finite.sort_by(|a, b| a.0.total_cmp(&b.0));
+        finite.dedup_by(|a, b| a.0 == b.0);
+        series.push(Series::dashed(
+            format!(
+                "finite-parameter bound sqrt(P·ln K/(2n)), P = {}, K = {}",
+                r.params, r.levels
+            ),
+            GREY,
+            finite,
+        ));
+        let panel = Panel {
+            title: "Exact Gibbs posterior: expected generalization gap against n".into(),
+            x_desc: "n (training examples; equally spaced positions)".into(),
+            y_desc: "0-1 loss".into(),
+            x_ticks: (0..ns.len()).map(|i| i as f64).collect(),
+            x_names: ns.iter().map(|n| n.to_string()).collect(),
+            log_if_span: 1.0,
+            series,
+            legend_note: Some(
+                "gaps: control-variate estimate, error bars ± 2 se over training sets".into(),
+            ),
+        };
+        render(
+            "plots/gibbs_rate",
+            (1150, 620),
+            &Canvas::Panels {
+                title: "funnel gibbs · the O(1/n) rate".into(),
+                panels: std::slice::from_ref(&panel),
+            },
+        )
+    })
+}
+
+// ---------------------------------------------------------------- study figures
+
+/// A figure a study asks for (`[[figure]]` in the study TOML): columns of `summary.csv`
+/// against one column, averaged over seeds, one line per y column and `group` value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FigureSpec {
+    /// File name under `plots/` (letters, digits, `_`, `-`).
+    pub name: String,
+    pub title: String,
+    /// The x column (an axis or any numeric column); its distinct values are equally spaced,
+    /// in numeric order (a doubling n is a log axis).
+    pub x: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x_label: Option<String>,
+    /// The y columns, one line each.
+    pub y: Vec<String>,
+    /// Legend names of the y columns (default: the column names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// y columns drawn dashed with square markers (e.g. the measured gaps beside bounds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dashed: Vec<String>,
+    /// One line per value of this column (e.g. a width axis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y_label: Option<String>,
+    /// Force a log (true) or linear (false) y axis; default: log when positive values span
+    /// more than a factor 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_y: Option<bool>,
+    /// A horizontal reference line at this y (e.g. 0 or 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hline: Option<f64>,
+}
+
+impl FigureSpec {
+    /// Checks what can be checked without the data; the message names the figure and key.
+    pub fn validate(&self, i: usize) -> Result<(), String> {
+        let at = format!("figure[{i}]");
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!(
+                "{at}.name: `{}` must be letters, digits, `_` or `-` (it names a file)",
+                self.name
+            ));
+        }
+        if self.y.is_empty() {
+            return Err(format!("{at}.y: needs at least one column"));
+        }
+        if !self.labels.is_empty() && self.labels.len() != self.y.len() {
+            return Err(format!(
+                "{at}.labels: {} labels for {} y columns",
+                self.labels.len(),
+                self.y.len()
+            ));
+        }
+        if let Some(d) = self.dashed.iter().find(|d| !self.y.contains(d)) {
+            return Err(format!("{at}.dashed: `{d}` is not one of the y columns"));
+        }
+        Ok(())
+    }
+}
+
+/// Orders distinct values numerically when they all parse, else as text.
+fn ordered(values: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = values.collect();
+    v.sort();
+    v.dedup();
+    if v.iter().all(|x| x.parse::<f64>().is_ok()) {
+        v.sort_by(|a, b| {
+            a.parse::<f64>()
+                .unwrap()
+                .total_cmp(&b.parse::<f64>().unwrap())
+        });
+    }
+    v
+}
+
+/// Mean and mean ± sd of the finite values (sd NaN for fewer than two).
+fn mean_band(v: &[f64]) -> (f64, f64, f64) {
+    let v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let sd = if v.len() > 1 {
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        f64::NAN
+    };
+    (mean, mean - sd, mean + sd)
+}
+
+/// The figures a study asks for, from its `summary.csv` (rows with status `ok` only).
+pub fn study_figures(
+    csv_bytes: &[u8],
+    specs: &[FigureSpec],
+    study: &str,
+) -> Result<Vec<Figure>, String> {
+    let mut r = csv::Reader::from_reader(csv_bytes);
+    let headers = r.headers().map_err(|e| e.to_string())?.clone();
+    let status = headers.iter().position(|h| h == "status");
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| format!("summary.csv row {}: {e}", i + 2))?;
+        if status.is_some_and(|s| rec.get(s).is_some_and(|v| v.trim() != "ok")) {
+            continue;
+        }
+        rows.push(rec.iter().map(|v| v.trim().to_string()).collect());
+    }
+    if rows.is_empty() {
+        return Err("summary.csv has no finished (status ok) cell".into());
+    }
+    let mut out = Vec::new();
+    for spec in specs {
+        let col = |name: &str| {
+            headers.iter().position(|h| h == name).ok_or_else(|| {
+                format!(
+                    "figure `{}`: summary.csv has no column `{name}`",
+                    spec.name
+                )
+            })
+        };
+        let xc = col(&spec.x)?;
+        let gc = spec.group.as_deref().map(col).transpose()?;
+        let ycs: Vec<usize> = spec.y.iter().map(|y| col(y)).collect::<Result<_, _>>()?;
+        let xs = ordered(rows.iter().map(|r| r[xc].clone()));
+        let groups = match gc {
+            Some(g) => ordered(rows.iter().map(|r| r[g].clone())),
+            None => vec![String::new()],
+        };
+        let mut series = Vec::new();
+        let mut color = 0;
+        for (yi, &yc) in ycs.iter().enumerate() {
+            let label = spec.labels.get(yi).unwrap_or(&spec.y[yi]).clone();
+            let dashed = spec.dashed.contains(&spec.y[yi]);
+            for g in &groups {
+                let points: Vec<(f64, f64, f64, f64)> = xs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| {
+                        let vals: Vec<f64> = rows
+                            .iter()
+                            .filter(|r| &r[xc] == x && gc.is_none_or(|c| &r[c] == g))
+                            .map(|r| r[yc].parse::<f64>().unwrap_or(f64::NAN))
+                            .collect();
+                        let (m, lo, hi) = mean_band(&vals);
+                        (i as f64, m, lo, hi)
+                    })
+                    .collect();
+                let name = match (&spec.group, g.is_empty()) {
+                    (Some(gname), false) => format!("{label}, {gname} = {g}"),
+                    _ => label.clone(),
+                };
+                series.push(Series::other(
+                    name,
+                    CYCLE[color % CYCLE.len()],
+                    Kind::Errors { points, dashed },
+                ));
+                color += 1;
+            }
+        }
+        if let Some(y) = spec.hline {
+            series.push(Series::other(
+                "",
+                RGBColor(170, 170, 170),
+                Kind::HLine { y, dashed: false },
+            ));
+        }
+        let panel = Panel {
+            title: spec.title.clone(),
+            x_desc: spec.x_label.clone().unwrap_or_else(|| spec.x.clone()),
+            y_desc: spec.y_label.clone().unwrap_or_default(),
+            x_ticks: (0..xs.len()).map(|i| i as f64).collect(),
+            x_names: xs.clone(),
+            log_if_span: match spec.log_y {
+                Some(true) => 1.0,
+                Some(false) => f64::INFINITY,
+                None => 20.0,
+            },
+            series,
+            legend_note: Some(
+                "mean over seeds; error bars ± 1 sd (where there are ≥ 2 seeds)".into(),
+            ),
+        };
+        out.push(guarded(|| {
+            render(
+                &format!("plots/{}", spec.name),
+                (1150, 620),
+                &Canvas::Panels {
+                    title: format!("funnel study · {study}"),
+                    panels: std::slice::from_ref(&panel),
+                },
+            )
+        })?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

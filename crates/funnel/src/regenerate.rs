@@ -79,8 +79,13 @@ fn regenerate_sweep(dir: &Path) -> Result<Status, CliError> {
         .ok()
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| dir.display().to_string());
-    let figures = plots::sweep_figures(&bytes, &title)
-        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    let specs = crate::sweep::figure_specs(dir)?;
+    let figures = if specs.is_empty() {
+        plots::sweep_figures(&bytes, &title)
+    } else {
+        plots::study_figures(&bytes, &specs, &title)
+    }
+    .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
     write_figures(dir, &figures)?;
     Ok(Status::Ok)
 }

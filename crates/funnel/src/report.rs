@@ -43,6 +43,10 @@ pub struct Summary {
     /// Every layer: both divergences with estimator, points, null and CI, and the bounds.
     pub layers: Vec<LayerRow>,
     pub timings: Timings,
+    /// `train.algorithm = "class_mean"` on the binary Gaussian mixture: the closed forms of
+    /// every layer (DESIGN §2.7), to set beside the estimates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear_gaussian: Option<LinearGaussianSummary>,
     /// Why the figures under `plots/` could not be drawn, when they could not (the run's
     /// numbers are kept all the same).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,6 +88,35 @@ impl Summary {
             layers: Vec::new(),
             timings,
             plots_error: None,
+            linear_gaussian: None,
+        }
+    }
+}
+
+/// The closed forms of a class-mean linear DNN (DESIGN §2.7).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinearGaussianSummary {
+    /// Training examples n.
+    pub n: usize,
+    /// The data's noise std s.
+    pub noise_std: f64,
+    /// ‖μ̂ − μ‖ of this run.
+    pub mean_error: f64,
+    pub layers: Vec<funnel_train::class_mean::ClosedForm>,
+}
+
+impl LinearGaussianSummary {
+    pub fn of(model: &funnel_model::Mlp, mu: &[f64], mu_hat: &[f64], s: f64, n: usize) -> Self {
+        LinearGaussianSummary {
+            n,
+            noise_std: s,
+            mean_error: mu
+                .iter()
+                .zip(mu_hat)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt(),
+            layers: funnel_train::class_mean::closed_forms(model, mu, mu_hat, s, n),
         }
     }
 }
@@ -190,6 +223,9 @@ pub struct W1BoundSummary {
     pub cross_entropy_clipped: f64,
     /// bound / measured clipped cross-entropy gap; absent when the gap is ≤ 0.
     pub ratio_cross_entropy_clipped: Option<f64>,
+    /// argmin_l of ρ̂_l·W_l + c·TV with the empirical local constants (not a certified bound).
+    #[serde(default)]
+    pub layer_local: Option<usize>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -345,6 +381,13 @@ pub fn findings(summary: &Summary) -> Vec<String> {
             num(gap.cross_entropy_clipped),
         ));
     }
+    if let (Some(l), Some(cert)) = (bounds.w1.layer_local, bounds.w1.layer) {
+        if l != cert {
+            out.push(format!(
+                "With the empirical local Lipschitz constants ρ̂_l the W1 curve is smallest at layer {l} instead (not a certified bound: ρ̂_l is a lower estimate of the true constant)."
+            ));
+        }
+    }
     let below: Vec<&str> = [
         ("KL", bounds.kl.ratio_zero_one),
         ("W1", bounds.w1.ratio_cross_entropy_clipped),
@@ -395,6 +438,95 @@ pub fn findings(summary: &Summary) -> Vec<String> {
         ));
     }
     out
+}
+
+/// A contraction coefficient: `1 − 1.00e-64` rather than a rounded `1.00` when it is within
+/// 10⁻³ of 1 but not 1.
+fn coefficient(eta: f64) -> String {
+    if eta < 1.0 && 1.0 - eta < 1e-3 {
+        format!("1 − {}", num(1.0 - eta))
+    } else {
+        num(eta)
+    }
+}
+
+/// The SDPI table of `report.md` (DESIGN §2.6): analytic η_l and Π η beside the measured
+/// contraction of the KL estimate's input-dependent part.
+fn contraction_section(rows: &[LayerRow]) -> String {
+    let mut s = String::from("## SDPI contraction\n\n");
+    if rows.iter().all(|r| !(r.eta < 1.0)) {
+        s.push_str(
+            "No layer contracts as measured (η_l = 1 everywhere: no stochastic layer, stochastic layers off at \
+             measurement, or Gaussian noise after an unbounded activation), so the contracted bound is D_0 at every layer.\n\n",
+        );
+    }
+    s.push_str("| layer | regularizer | η_l | Π η | D_l − KL(π) | measured D_l / D_{l−1} | contracted D_l bound | contracted KL bound (0-1) |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|\n");
+    for r in rows {
+        let part = if r.kl.error.is_some() {
+            f64::NAN
+        } else {
+            r.kl.value - r.kl.label_term
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.layer,
+            r.regularizer,
+            coefficient(r.eta),
+            coefficient(r.eta_product),
+            num(part),
+            num(r.kl_ratio),
+            num(r.kl_contracted),
+            num(r.kl_contracted_bound)
+        ));
+    }
+    s.push_str(
+        "\nη_l bounds the KL contraction of the channel T_{l−1} → T_l over all weights (Dobrushin's coefficient): \
+         1 − p^d for Dropout on d units, 1 − p^(d_in·d_out) for DropConnect, erf(a√d/(β√2)) for noise N(0, β²) after an \
+         activation with range half-width a. The contracted bound is KL(π_tr‖π_te) + Π_{k≤l} η_k·(D_0 − KL(π_tr‖π_te)) \
+         from the layer-0 estimate; the label term does not contract. The measured ratio divides consecutive \
+         input-dependent estimates (D_l − KL(π)); it is noisy wherever the estimates are within their null baseline.\n\n",
+    );
+    s
+}
+
+/// The closed forms of a class-mean linear DNN beside the estimates (DESIGN §2.7).
+fn linear_gaussian_section(lg: &LinearGaussianSummary, rows: &[LayerRow]) -> String {
+    let mut s = format!(
+        "## Closed forms (class-mean linear DNN, DESIGN §2.7)\n\nn = {} training examples, s = {}, ‖μ̂ − μ‖ = {}.\n\n",
+        lg.n,
+        num(lg.noise_std),
+        num(lg.mean_error)
+    );
+    s.push_str("| layer | rank r_l | ‖A_l‖_F | ‖Π_l(μ̂−μ)‖ | KL estimate [CI] | KL null | D_l this run | E D_l = (r/2)·ln(n/(n−1)) | W1 estimate [CI] | W1 null | W2 bound this run | sqrt(E W2²) |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for f in &lg.layers {
+        let row = rows.iter().find(|r| r.layer == f.layer);
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            f.layer,
+            f.rank,
+            num(f.frobenius),
+            num(f.projected_error),
+            row.map_or("—".into(), |r| with_ci(&r.kl)),
+            row.map_or("—".into(), |r| num(r.kl.null)),
+            num(f.kl_per_run),
+            num(f.kl_expected),
+            row.map_or("—".into(), |r| with_ci(&r.w1)),
+            row.map_or("—".into(), |r| num(r.w1.null)),
+            num(f.w2_per_run),
+            num(f.w2_expected),
+        ));
+    }
+    s.push_str(
+        "\nD_l = KL(P_{T_l,Y | μ̂} of a training example ‖ P_{T_l,Y} of a fresh one) = (r/2)·[−1/n − ln(1 − 1/n)] + ‖Π_l(μ̂ − μ)‖²/(2s²): \
+         it depends on the layer only through the rank r_l and the projection of μ̂'s error. The W2 bound \
+         sqrt(‖A_l(μ̂ − μ)‖² + s²(1 − sqrt(1 − 1/n))²‖A_l‖_F²) bounds W1 of the same pair and grows with ‖A_l‖_F. \
+         The estimates compare the train cloud with the test cloud. With hidden layers that do not depend on the data, \
+         the train cloud is an i.i.d. sample of the same law as the test cloud, so a bias-corrected estimator targets 0 there. \
+         The closed form, by contrast, conditions on μ̂. Both are O(r/n): compare the closed form with the null baseline, not only with the estimate.\n\n",
+    );
+    s
 }
 
 /// `report.md`.
@@ -515,12 +647,12 @@ pub fn markdown(summary: &Summary) -> String {
             .map_or(95.0, |m| (m.confidence * 100.0).round());
         s.push_str("## Per layer\n\n");
         s.push_str(&format!(
-            "| layer | width | rank | KL [{pct}% CI] | KL null | KL bound (0-1) | KL bound (clipped CE) | W1 [{pct}% CI] | W1 null | ρ_l | W1 bound (clipped CE) |\n"
+            "| layer | width | rank | KL [{pct}% CI] | KL null | KL bound (0-1) | KL bound (clipped CE) | W1 [{pct}% CI] | W1 null | ρ_l | W1 bound (clipped CE) | ρ̂_l (local) | ρ̂_l·W_l + c·TV |\n"
         ));
-        s.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+        s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for r in &summary.layers {
             s.push_str(&format!(
-                "| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 r.layer,
                 if r.kl_rise { " !" } else { "" },
                 r.width,
@@ -532,15 +664,26 @@ pub fn markdown(summary: &Summary) -> String {
                 with_ci(&r.w1),
                 num(r.w1.null),
                 num(r.lipschitz),
-                num(r.w1_bound)
+                num(r.w1_bound),
+                num(r.lipschitz_local),
+                num(r.w1_bound_local)
             ));
         }
         s.push_str(
             "\nKL bound (0-1) = sqrt(D/2); KL bound (clipped CE) = c·sqrt(D/2); W1 bound = ρ_l·W_l + c·TV(π_train, π_test), \
-             on the cross-entropy clipped at c (and on the plain cross-entropy when TV = 0). \
+             on the cross-entropy clipped at c (and on the plain cross-entropy when TV = 0), with ρ_l the product of the later layers' \
+             operator norms and activation constants (×1/(1−p) for active dropout): a certified constant. ρ̂_l is the largest gradient norm \
+             of the loss in T_l at the captured examples, a lower estimate of the true constant; ρ̂_l·W_l is not a certified bound, but shows \
+             where the funnel sits when the network is as smooth between points as at them. \
              The null baseline is the same estimator between two halves of the test cloud. \
              The CI is a recentred half-sampling interval: the sampling spread of the estimate at this sample size.\n\n",
         );
+    }
+    if !summary.layers.is_empty() {
+        s.push_str(&contraction_section(&summary.layers));
+    }
+    if let Some(lg) = &summary.linear_gaussian {
+        s.push_str(&linear_gaussian_section(lg, &summary.layers));
     }
     let f = findings(summary);
     if !f.is_empty() {

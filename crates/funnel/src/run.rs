@@ -8,14 +8,17 @@ use std::time::{Duration, Instant};
 
 use burn::module::Module;
 use burn::prelude::Device;
-use funnel_metrics::lipschitz::lipschitz_constants;
+use funnel_metrics::lipschitz::{lipschitz_constants, local_lipschitz_constants};
 use funnel_metrics::mi::{input_information, label_information};
 use funnel_metrics::probe::capture_with_pre_noise;
 use funnel_metrics::{assemble, layer_divergence, LayerContext, LayerRow, NoisyLayer};
 use funnel_model::{
     derive_seed, Activation, LayerInfo, LayeredModel, Mlp, Regularizer, Stochastic,
 };
-use funnel_train::{evaluate, train, Dataset, EpochRecord, EvalSettings, Gap, TrainError};
+use funnel_train::class_mean::class_mean;
+use funnel_train::{
+    evaluate, train, Algorithm, Dataset, EpochRecord, EvalSettings, Gap, TrainError,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::info;
 
@@ -136,7 +139,17 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     );
     let mut history: Vec<EpochRecord> = Vec::new();
     let eval = EvalSettings { mode, clip };
-    let trained = train(
+    let mut mu_hat: Option<Vec<f64>> = None;
+    let trained = if config.train.algorithm == Algorithm::ClassMean {
+        // no gradient steps: the hidden layers keep their seeded initialisation
+        let s = split.info.noise_std.unwrap_or(1.0);
+        class_mean(model.valid(), &split, s, &device, eval).map(|(t, m)| {
+            history.clone_from(&t.history);
+            mu_hat = Some(m);
+            t
+        })
+    } else {
+        train(
         model,
         &config.train,
         &split,
@@ -159,7 +172,8 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
             );
             history.push(r.clone());
         },
-    );
+    )
+    };
     pb.finish_and_clear();
     let base_summary = |status, reason, train_s| Summary {
         status,
@@ -219,7 +233,18 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         ));
     }
 
-    let summary = base_summary(Status::Ok, None, train_s);
+    let mut summary = base_summary(Status::Ok, None, train_s);
+    if let (Some(mu_hat), Some(means), Some(s)) =
+        (&mu_hat, &split.info.class_means, split.info.noise_std)
+    {
+        summary.linear_gaussian = Some(LinearGaussianSummary::of(
+            &model,
+            &means[1],
+            mu_hat,
+            s,
+            split.train.len(),
+        ));
+    }
     let measure = Measure {
         config: &config,
         device: &device,
@@ -416,7 +441,18 @@ pub fn measure_and_write(
     }
     pb.finish_and_clear();
     let rho = lipschitz_constants(model, mode, derive_seed(seed, "lipschitz"));
-    let bounds = assemble(&layers, divergences, &rho, clip);
+    // the empirical constants at the captured examples of both splits
+    device.seed(derive_seed(seed, "lipschitz-local"));
+    let local_of = |set: &Dataset, idx: &[usize]| {
+        let labels: Vec<usize> = idx.iter().map(|&i| set.y[i]).collect();
+        local_lipschitz_constants(model, set.features_of(idx, device), &labels, mode, device)
+    };
+    let rho_local: Vec<f64> = local_of(train_set, tr_idx)
+        .into_iter()
+        .zip(local_of(test_set, te_idx))
+        .map(|(a, b)| a.max(b))
+        .collect();
+    let bounds = assemble(&layers, divergences, &rho, &rho_local, clip, mode);
     let estimate_s = secs(t.elapsed());
 
     let kl_best = bounds.kl_best_layer;
@@ -457,6 +493,7 @@ pub fn measure_and_write(
             layer: funnel,
             cross_entropy_clipped: w1b,
             ratio_cross_entropy_clipped: report::ratio(w1b, gap.cross_entropy_clipped),
+            layer_local: bounds.funnel_layer_local,
         },
     });
     summary.measurement = Some(MeasurementSummary {

@@ -20,6 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::plots::FigureSpec;
 use crate::report::{num, Status};
 use crate::results::write_atomic;
 use crate::run::say;
@@ -65,6 +66,9 @@ struct StudyFile {
     set: Vec<String>,
     #[serde(default)]
     axes: toml::Table,
+    /// The study's own figures (`[[figure]]`); without them the sweep draws its depth figures.
+    #[serde(default)]
+    figure: Vec<FigureSpec>,
 }
 
 /// One cell: a point of the axes' product and a seed.
@@ -96,6 +100,9 @@ struct SweepMeta {
     shard: Option<String>,
     /// Every cell of the study (not only this shard's).
     cells: Vec<Cell>,
+    /// The study's `[[figure]]`s.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    figures: Vec<FigureSpec>,
 }
 
 /// The study, expanded and validated.
@@ -104,6 +111,7 @@ pub struct Study {
     pub base: PathBuf,
     pub cells: Vec<Cell>,
     pub fingerprint: String,
+    pub figures: Vec<FigureSpec>,
     text: String,
     base_text: String,
 }
@@ -202,6 +210,10 @@ impl Study {
         seen.dedup();
         if seen.len() != file.seeds.len() {
             return Err(bad("seeds", "a seed is listed twice"));
+        }
+        for (i, f) in file.figure.iter().enumerate() {
+            f.validate(i)
+                .map_err(|m| input(format!("{}: {m}", path.display())))?;
         }
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = if dir.as_os_str().is_empty() {
@@ -337,6 +349,7 @@ impl Study {
             base,
             fingerprint: fnv1a(&fp),
             cells,
+            figures: file.figure.clone(),
             text,
             base_text,
         })
@@ -469,6 +482,25 @@ pub fn die_with_parent() {
     });
 }
 
+/// The `[[figure]]`s of the study a sweep folder belongs to: from its `sweep.json`, or else
+/// from a `study.toml` beside its `summary.csv` (a study committed under `experiments/`).
+pub fn figure_specs(dir: &Path) -> Result<Vec<FigureSpec>, CliError> {
+    if let Some(meta) = read_meta(dir) {
+        return Ok(meta.figures);
+    }
+    let path = dir.join("study.toml");
+    let Ok(text) = fs::read_to_string(&path) else {
+        return Ok(Vec::new());
+    };
+    let file: StudyFile = toml::from_str(&text)
+        .map_err(|e| input(format!("{}: {}", path.display(), e.message().trim())))?;
+    for (i, f) in file.figure.iter().enumerate() {
+        f.validate(i)
+            .map_err(|m| input(format!("{}: {m}", path.display())))?;
+    }
+    Ok(file.figure)
+}
+
 fn read_meta(dir: &Path) -> Option<SweepMeta> {
     serde_json::from_str(&fs::read_to_string(dir.join("sweep.json")).ok()?).ok()
 }
@@ -518,6 +550,7 @@ pub fn sweep(args: &SweepArgs) -> Result<Status, CliError> {
         fingerprint: study.fingerprint.clone(),
         shard: args.shard.clone(),
         cells: study.cells.clone(),
+        figures: study.figures.clone(),
     };
     write_atomic(
         &dir.join("sweep.json"),
@@ -658,6 +691,7 @@ pub fn merge(args: &MergeArgs) -> Result<Status, CliError> {
         fingerprint: first.fingerprint.clone(),
         shard: None,
         cells: first.cells.clone(),
+        figures: first.figures.clone(),
     };
     let out = &args.out;
     fs::create_dir_all(out.join("cells")).map_err(internal("cannot create the merged folder"))?;
@@ -753,13 +787,23 @@ fn read_row(sweep: &Path, cell: &Cell) -> Option<Row> {
             }
             values.insert(format!("kl_bound_l{i}"), kb);
             values.insert(format!("w1_bound_l{i}"), wb);
-            values.insert(format!("kl_l{i}"), f(l, &["kl", "value"]));
-            values.insert(format!("w1_l{i}"), f(l, &["w1", "value"]));
+            for (prefix, path) in LAYER_FIELDS {
+                values.insert(format!("{prefix}{i}"), f(l, path));
+            }
         }
         values.insert("kl_bound_min".into(), klmin);
         values.insert("kl_bound_min_layer".into(), kllayer);
         values.insert("w1_bound_min".into(), w1min);
         values.insert("funnel_layer".into(), f(&s, &["funnel_layer"]));
+        values.insert(
+            "funnel_layer_local".into(),
+            f(&s, &["bounds", "w1", "layer_local"]),
+        );
+        let hidden = s["model"]["widths"].as_array().map_or(f64::NAN, |w| w.len() as f64);
+        values.insert("hidden_layers".into(), hidden);
+        values.insert("parameters".into(), f(&s, &["model", "parameters"]));
+        values.insert("train_zero_one".into(), f(&s, &["losses", "train", "zero_one"]));
+        values.insert("test_zero_one".into(), f(&s, &["losses", "test", "zero_one"]));
         values.insert("train_s".into(), f(&s, &["timings", "train_s"]));
         values.insert("total_s".into(), f(&s, &["timings", "total_s"]));
         Some(Row {
@@ -780,7 +824,7 @@ fn read_row(sweep: &Path, cell: &Cell) -> Option<Row> {
     }
 }
 
-const HEAD: [&str; 7] = [
+const HEAD: [&str; 8] = [
     "gap_zero_one",
     "gap_cross_entropy",
     "gap_ce_clipped",
@@ -788,15 +832,46 @@ const HEAD: [&str; 7] = [
     "kl_bound_min_layer",
     "w1_bound_min",
     "funnel_layer",
+    "funnel_layer_local",
+];
+
+/// Per-layer columns of `summary.csv` beyond the two bounds: `<prefix><layer>` ← the field
+/// of the layer's entry in `summary.json`.
+const LAYER_FIELDS: [(&str, &[&str]); 13] = [
+    ("kl_l", &["kl", "value"]),
+    ("w1_l", &["w1", "value"]),
+    ("kl_null_l", &["kl", "null"]),
+    ("w1_null_l", &["w1", "null"]),
+    ("kl_label_l", &["kl", "label_term"]),
+    ("rank_l", &["rank"]),
+    ("lipschitz_l", &["lipschitz"]),
+    ("eta_l", &["eta"]),
+    ("eta_product_l", &["eta_product"]),
+    ("kl_ratio_l", &["kl_ratio"]),
+    ("kl_contracted_bound_l", &["kl_contracted_bound"]),
+    ("w1_bound_local_l", &["w1_bound_local"]),
+    ("lipschitz_local_l", &["lipschitz_local"]),
+];
+
+/// Columns after the per-layer ones.
+const TAIL: [&str; 5] = [
+    "hidden_layers",
+    "parameters",
+    "train_zero_one",
+    "test_zero_one",
+    "train_s",
 ];
 
 /// Metric columns in order, for cells with at most `layers` layers (0..layers).
 fn metric_columns(layers: usize) -> Vec<String> {
     let mut cols: Vec<String> = HEAD.iter().map(|s| s.to_string()).collect();
-    for prefix in ["kl_bound_l", "w1_bound_l", "kl_l", "w1_l"] {
+    let prefixes = ["kl_bound_l", "w1_bound_l"]
+        .into_iter()
+        .chain(LAYER_FIELDS.iter().map(|(p, _)| *p));
+    for prefix in prefixes {
         cols.extend((0..layers).map(|i| format!("{prefix}{i}")));
     }
-    cols.push("train_s".into());
+    cols.extend(TAIL.iter().map(|s| s.to_string()));
     cols.push("total_s".into());
     cols
 }
@@ -1003,7 +1078,12 @@ fn write_aggregates(dir: &Path, meta: &SweepMeta, cells: &[Cell]) -> Result<Stat
     write_atomic(&dir.join("rankings.csv"), &csv_bytes(&rheader, &rtable))
         .map_err(internal("cannot write rankings.csv"))?;
     // the sweep figures (as `funnel report DIR` draws them); a drawing failure loses no data
-    match crate::plots::sweep_figures(&summary_csv, &meta.name) {
+    let figures = if meta.figures.is_empty() {
+        crate::plots::sweep_figures(&summary_csv, &meta.name)
+    } else {
+        crate::plots::study_figures(&summary_csv, &meta.figures, &meta.name)
+    };
+    match figures {
         Ok(figures) => {
             for fig in &figures {
                 for (path, bytes) in fig.files() {

@@ -29,6 +29,12 @@ pub enum DataSpec {
         noise_std: f64,
         #[serde(default)]
         standardize: bool,
+        /// Covariate shift of the *test* split: its class means move by `test_shift`·e_1 (the
+        /// first coordinate), so each class's input KL between train and test distributions
+        /// is exactly test_shift²/(2s²). 0 (the default) is the paper's setting; a shift gives
+        /// the SDPI contraction a known, measurable D_0.
+        #[serde(default)]
+        test_shift: f64,
     },
     /// K Gaussian classes with uniform priors, X | Y=k ~ N(μ_k, s²·I), μ_k drawn uniformly on
     /// the sphere of radius `mean_norm` (seeded).
@@ -121,8 +127,17 @@ impl DataSpec {
                 n_test,
                 mean_norm,
                 noise_std,
+                test_shift,
                 ..
-            } => validate_gaussian(2, dim, n_train, n_test, mean_norm, noise_std)?,
+            } => {
+                validate_gaussian(2, dim, n_train, n_test, mean_norm, noise_std)?;
+                if !(test_shift.is_finite() && test_shift.abs() <= 1e6) {
+                    return Err(DataError::invalid(
+                        "test_shift",
+                        format!("must be finite, |shift| ≤ 1e6, got {test_shift}"),
+                    ));
+                }
+            }
             DataSpec::GaussianMulticlass {
                 classes,
                 dim,
@@ -230,9 +245,16 @@ impl DataSpec {
                 n_test,
                 mean_norm,
                 noise_std,
+                test_shift,
                 ..
             } => synthetic::binary_gaussian(
-                *dim, *n_train, *n_test, *mean_norm, *noise_std, &mut rng,
+                *dim,
+                *n_train,
+                *n_test,
+                *mean_norm,
+                *noise_std,
+                *test_shift,
+                &mut rng,
             ),
             DataSpec::GaussianMulticlass {
                 classes,

@@ -23,17 +23,23 @@ fn sample(means: &[Vec<f64>], noise_std: f64, n: usize, rng: &mut ChaCha8Rng) ->
     Dataset::new(x, y, d, k)
 }
 
-/// Train and test draws from the mixture with class means `means`.
+/// Train and test draws from the mixture with class means `means`; the test means are moved
+/// by `test_shift` along the first coordinate.
 fn mixture(
     means: Vec<Vec<f64>>,
     noise_std: f64,
     n_train: usize,
     n_test: usize,
+    test_shift: f64,
     description: String,
     rng: &mut ChaCha8Rng,
 ) -> Split {
     let train = sample(&means, noise_std, n_train, rng);
-    let test = sample(&means, noise_std, n_test, rng);
+    let mut shifted = means.clone();
+    for m in &mut shifted {
+        m[0] += test_shift;
+    }
+    let test = sample(&shifted, noise_std, n_test, rng);
     Split {
         train,
         test,
@@ -54,15 +60,21 @@ pub(super) fn binary_gaussian(
     n_test: usize,
     mean_norm: f64,
     noise_std: f64,
+    test_shift: f64,
     rng: &mut ChaCha8Rng,
 ) -> Split {
     let c = mean_norm / (dim as f64).sqrt();
-    let description = format!("binary Gaussian mixture, d={dim}, ‖μ‖={mean_norm}, s={noise_std}");
+    let mut description =
+        format!("binary Gaussian mixture, d={dim}, ‖μ‖={mean_norm}, s={noise_std}");
+    if test_shift != 0.0 {
+        description.push_str(&format!(", test means shifted by {test_shift}·e_1"));
+    }
     mixture(
         vec![vec![-c; dim], vec![c; dim]],
         noise_std,
         n_train,
         n_test,
+        test_shift,
         description,
         rng,
     )
@@ -92,5 +104,5 @@ pub(super) fn multiclass_gaussian(
         .collect();
     let description =
         format!("{classes}-class Gaussian, d={dim}, ‖μ_k‖={mean_norm}, s={noise_std}");
-    mixture(means, noise_std, n_train, n_test, description, rng)
+    mixture(means, noise_std, n_train, n_test, 0.0, description, rng)
 }
