@@ -90,6 +90,10 @@ pub struct Bounds {
     pub rows: Vec<LayerRow>,
     /// argmin_l of the W1 bound: the generalization funnel.
     pub funnel_layer: Option<usize>,
+    /// argmin_l of the W1 estimate W_l itself (the paper's layer of minimal 1-Wasserstein
+    /// distance, without the Lipschitz weights).
+    #[serde(default)]
+    pub w1_min_layer: Option<usize>,
     /// argmin_l of ρ̂_l·W_l + c·TV with the local constants (None when not computed).
     #[serde(default)]
     pub funnel_layer_local: Option<usize>,
@@ -214,6 +218,13 @@ pub fn assemble(
     Bounds {
         funnel_layer: argmin(rows.iter().map(|r| r.w1_bound)),
         funnel_layer_local: argmin(rows.iter().map(|r| r.w1_bound_local)),
+        w1_min_layer: argmin(rows.iter().map(|r| {
+            if r.w1.error.is_some() {
+                f64::NAN
+            } else {
+                r.w1.value
+            }
+        })),
         kl_best_layer: argmin(rows.iter().map(|r| r.kl_bound)),
         rows,
     }

@@ -1339,6 +1339,10 @@ pub struct FigureSpec {
     /// A horizontal reference line at this y (e.g. 0 or 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hline: Option<f64>,
+    /// Only rows whose column has this value (as written in summary.csv), e.g.
+    /// `select = { "data.n_train" = "200" }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub select: BTreeMap<String, String>,
 }
 
 impl FigureSpec {
@@ -1357,7 +1361,9 @@ impl FigureSpec {
             ));
         }
         if self.y.is_empty() {
-            return Err(format!("{at}.y: needs at least one column"));
+            return Err(format!(
+                "{at}.y: needs at least one column (with x = \"layer\": column prefixes such as \"w1_bound_l\")"
+            ));
         }
         if !self.labels.is_empty() && self.labels.len() != self.y.len() {
             return Err(format!(
@@ -1373,16 +1379,29 @@ impl FigureSpec {
     }
 }
 
-/// Orders distinct values numerically when they all parse, else as text.
+/// The numbers of a value as summary.csv writes it: `0.5` → [0.5], `[32, 4]` → [32, 4];
+/// None when any part is not a number.
+fn numbers(v: &str) -> Option<Vec<f64>> {
+    v.trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .map(|x| x.trim().parse::<f64>().ok())
+        .collect()
+}
+
+/// Orders distinct values numerically when they are all numbers or lists of numbers (compared
+/// element by element), else as text.
 fn ordered(values: impl Iterator<Item = String>) -> Vec<String> {
     let mut v: Vec<String> = values.collect();
     v.sort();
     v.dedup();
-    if v.iter().all(|x| x.parse::<f64>().is_ok()) {
+    if v.iter().all(|x| numbers(x).is_some()) {
         v.sort_by(|a, b| {
-            a.parse::<f64>()
-                .unwrap()
-                .total_cmp(&b.parse::<f64>().unwrap())
+            let (a, b) = (numbers(a).unwrap(), numbers(b).unwrap());
+            a.iter()
+                .zip(&b)
+                .map(|(x, y)| x.total_cmp(y))
+                .find(|o| o.is_ne())
+                .unwrap_or(a.len().cmp(&b.len()))
         });
     }
     v
@@ -1434,27 +1453,76 @@ pub fn study_figures(
                 )
             })
         };
-        let xc = col(&spec.x)?;
+        let selected: Vec<(usize, &String)> = spec
+            .select
+            .iter()
+            .map(|(k, v)| col(k).map(|c| (c, v)))
+            .collect::<Result<_, _>>()?;
+        let rows: Vec<&Vec<String>> = rows
+            .iter()
+            .filter(|r| selected.iter().all(|(c, v)| &&r[*c] == v))
+            .collect();
+        if rows.is_empty() {
+            return Err(format!("figure `{}`: `select` leaves no row", spec.name));
+        }
         let gc = spec.group.as_deref().map(col).transpose()?;
-        let ycs: Vec<usize> = spec.y.iter().map(|y| col(y)).collect::<Result<_, _>>()?;
-        let xs = ordered(rows.iter().map(|r| r[xc].clone()));
+        // x = "layer": the y entries are column prefixes, x the layer index of each column
+        let by_layer = spec.x == "layer";
+        let layer_count = (0..)
+            .take_while(|i| headers.iter().any(|h| h == format!("{}{i}", spec.y[0])))
+            .count();
+        if by_layer && layer_count == 0 {
+            return Err(format!(
+                "figure `{}`: summary.csv has no column `{}0`",
+                spec.name, spec.y[0]
+            ));
+        }
+        let xc = if by_layer { None } else { Some(col(&spec.x)?) };
+        let xs: Vec<String> = match xc {
+            Some(xc) => ordered(rows.iter().map(|r| r[xc].clone())),
+            None => (0..layer_count).map(|i| i.to_string()).collect(),
+        };
+        // the column of y entry `yi` at x position `i`
+        let ycol = |yi: usize, i: usize| -> Result<usize, String> {
+            if by_layer {
+                col(&format!("{}{i}", spec.y[yi]))
+            } else {
+                col(&spec.y[yi])
+            }
+        };
+        for yi in 0..spec.y.len() {
+            ycol(yi, 0)?;
+        }
         let groups = match gc {
             Some(g) => ordered(rows.iter().map(|r| r[g].clone())),
             None => vec![String::new()],
         };
         let mut series = Vec::new();
-        let mut color = 0;
-        for (yi, &yc) in ycs.iter().enumerate() {
+        // one colour per group when there are groups (the y columns of a group differ by
+        // dashes), else one per y column
+        let color_of = |yi: usize, gi: usize| {
+            if groups.len() > 1 {
+                CYCLE[gi % CYCLE.len()]
+            } else {
+                CYCLE[yi % CYCLE.len()]
+            }
+        };
+        for yi in 0..spec.y.len() {
             let label = spec.labels.get(yi).unwrap_or(&spec.y[yi]).clone();
             let dashed = spec.dashed.contains(&spec.y[yi]);
-            for g in &groups {
+            for (gi, g) in groups.iter().enumerate() {
                 let points: Vec<(f64, f64, f64, f64)> = xs
                     .iter()
                     .enumerate()
                     .map(|(i, x)| {
+                        let Ok(yc) = ycol(yi, i) else {
+                            return (i as f64, f64::NAN, f64::NAN, f64::NAN);
+                        };
                         let vals: Vec<f64> = rows
                             .iter()
-                            .filter(|r| &r[xc] == x && gc.is_none_or(|c| &r[c] == g))
+                            .filter(|r| {
+                                xc.is_none_or(|xc| &r[xc] == x) && gc.is_none_or(|c| &r[c] == g)
+                            })
                             .map(|r| r[yc].parse::<f64>().unwrap_or(f64::NAN))
                             .collect();
                         let (m, lo, hi) = mean_band(&vals);
@@ -1467,10 +1535,9 @@ pub fn study_figures(
                 };
                 series.push(Series::other(
                     name,
-                    CYCLE[color % CYCLE.len()],
+                    color_of(yi, gi),
                     Kind::Errors { points, dashed },
                 ));
-                color += 1;
             }
         }
         if let Some(y) = spec.hline {
@@ -1482,7 +1549,13 @@ pub fn study_figures(
         }
         let panel = Panel {
             title: spec.title.clone(),
-            x_desc: spec.x_label.clone().unwrap_or_else(|| spec.x.clone()),
+            x_desc: spec.x_label.clone().unwrap_or_else(|| {
+                if by_layer {
+                    "layer (0 = input)".into()
+                } else {
+                    spec.x.clone()
+                }
+            }),
             y_desc: spec.y_label.clone().unwrap_or_default(),
             x_ticks: (0..xs.len()).map(|i| i as f64).collect(),
             x_names: xs.clone(),

@@ -226,6 +226,9 @@ pub struct W1BoundSummary {
     /// argmin_l of ρ̂_l·W_l + c·TV with the empirical local constants (not a certified bound).
     #[serde(default)]
     pub layer_local: Option<usize>,
+    /// argmin_l of the W1 estimate W_l alone (no Lipschitz weights).
+    #[serde(default)]
+    pub w1_min_layer: Option<usize>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -380,6 +383,13 @@ pub fn findings(summary: &Summary) -> Vec<String> {
             ratio_text(bounds.w1.ratio_cross_entropy_clipped),
             num(gap.cross_entropy_clipped),
         ));
+    }
+    if let (Some(l), Some(cert)) = (bounds.w1.w1_min_layer, bounds.w1.layer) {
+        if l != cert {
+            out.push(format!(
+                "The W1 distance W_l itself is smallest at layer {l}; weighted by the Lipschitz constants the bound is smallest at layer {cert}."
+            ));
+        }
     }
     if let (Some(l), Some(cert)) = (bounds.w1.layer_local, bounds.w1.layer) {
         if l != cert {

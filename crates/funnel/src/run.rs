@@ -494,6 +494,7 @@ pub fn measure_and_write(
             cross_entropy_clipped: w1b,
             ratio_cross_entropy_clipped: report::ratio(w1b, gap.cross_entropy_clipped),
             layer_local: bounds.funnel_layer_local,
+            w1_min_layer: bounds.w1_min_layer,
         },
     });
     summary.measurement = Some(MeasurementSummary {

@@ -791,6 +791,20 @@ fn read_row(sweep: &Path, cell: &Cell) -> Option<Row> {
                 values.insert(format!("{prefix}{i}"), f(l, path));
             }
         }
+        // the last layer (the logits) under names that do not depend on the depth
+        if let Some(last) = layers.last() {
+            for (name, path) in LAST_FIELDS {
+                values.insert(format!("{name}_last"), f(last, path));
+            }
+        }
+        // class-mean linear DNNs: the closed forms of every layer (DESIGN §2.7)
+        if let Some(lg) = s["linear_gaussian"]["layers"].as_array() {
+            for (i, l) in lg.iter().enumerate() {
+                for (prefix, key) in CLOSED_FIELDS {
+                    values.insert(format!("{prefix}{i}"), f(l, &[key]));
+                }
+            }
+        }
         values.insert("kl_bound_min".into(), klmin);
         values.insert("kl_bound_min_layer".into(), kllayer);
         values.insert("w1_bound_min".into(), w1min);
@@ -798,6 +812,10 @@ fn read_row(sweep: &Path, cell: &Cell) -> Option<Row> {
         values.insert(
             "funnel_layer_local".into(),
             f(&s, &["bounds", "w1", "layer_local"]),
+        );
+        values.insert(
+            "w1_min_layer".into(),
+            f(&s, &["bounds", "w1", "w1_min_layer"]),
         );
         let hidden = s["model"]["widths"].as_array().map_or(f64::NAN, |w| w.len() as f64);
         values.insert("hidden_layers".into(), hidden);
@@ -824,7 +842,7 @@ fn read_row(sweep: &Path, cell: &Cell) -> Option<Row> {
     }
 }
 
-const HEAD: [&str; 8] = [
+const HEAD: [&str; 9] = [
     "gap_zero_one",
     "gap_cross_entropy",
     "gap_ce_clipped",
@@ -833,6 +851,7 @@ const HEAD: [&str; 8] = [
     "w1_bound_min",
     "funnel_layer",
     "funnel_layer_local",
+    "w1_min_layer",
 ];
 
 /// Per-layer columns of `summary.csv` beyond the two bounds: `<prefix><layer>` ← the field
@@ -853,6 +872,28 @@ const LAYER_FIELDS: [(&str, &[&str]); 13] = [
     ("lipschitz_local_l", &["lipschitz_local"]),
 ];
 
+/// `<name>_last` columns: fields of the last layer (the logits).
+const LAST_FIELDS: [(&str, &[&str]); 6] = [
+    ("kl", &["kl", "value"]),
+    ("kl_bound", &["kl_bound"]),
+    ("w1_bound", &["w1_bound"]),
+    ("eta_product", &["eta_product"]),
+    ("kl_contracted_bound", &["kl_contracted_bound"]),
+    ("w1_bound_local", &["w1_bound_local"]),
+];
+
+/// Per-layer closed-form columns of class-mean runs: `<prefix><layer>` ← the field of
+/// `linear_gaussian.layers[layer]` in `summary.json`.
+const CLOSED_FIELDS: [(&str, &str); 7] = [
+    ("closed_rank_l", "rank"),
+    ("frobenius_l", "frobenius"),
+    ("kl_closed_l", "kl_per_run"),
+    ("kl_expected_l", "kl_expected"),
+    ("kl_bound_expected_l", "kl_bound_expected"),
+    ("w2_closed_l", "w2_per_run"),
+    ("w2_expected_l", "w2_expected"),
+];
+
 /// Columns after the per-layer ones.
 const TAIL: [&str; 5] = [
     "hidden_layers",
@@ -865,9 +906,11 @@ const TAIL: [&str; 5] = [
 /// Metric columns in order, for cells with at most `layers` layers (0..layers).
 fn metric_columns(layers: usize) -> Vec<String> {
     let mut cols: Vec<String> = HEAD.iter().map(|s| s.to_string()).collect();
+    cols.extend(LAST_FIELDS.iter().map(|(n, _)| format!("{n}_last")));
     let prefixes = ["kl_bound_l", "w1_bound_l"]
         .into_iter()
-        .chain(LAYER_FIELDS.iter().map(|(p, _)| *p));
+        .chain(LAYER_FIELDS.iter().map(|(p, _)| *p))
+        .chain(CLOSED_FIELDS.iter().map(|(p, _)| *p));
     for prefix in prefixes {
         cols.extend((0..layers).map(|i| format!("{prefix}{i}")));
     }
