@@ -157,6 +157,9 @@ pub fn assemble(
         }
     };
     let d0 = divergences.first().map_or(f64::NAN, |d| input_part(&d.kl));
+    // the label term is the same at every layer (same labels); take it from layer 0 so that a
+    // later layer whose estimate failed still gets its contracted bound
+    let label0 = divergences.first().map_or(f64::NAN, |d| d.kl.label_term);
     let mut eta_product = 1.0;
     let mut rows: Vec<LayerRow> = Vec::with_capacity(layers.len());
     for ((((info, div), &rho), &eta), &rho_local) in layers
@@ -176,9 +179,8 @@ pub fn assemble(
         });
         let d = div.kl.value;
         eta_product *= eta;
-        let label = div.kl.label_term;
         // (f64::max would turn a NaN D_0 into 0)
-        let kl_contracted = label + eta_product * if d0 < 0.0 { 0.0 } else { d0 };
+        let kl_contracted = label0 + eta_product * if d0 < 0.0 { 0.0 } else { d0 };
         let kl_ratio = match rows.last() {
             Some(prev) => {
                 let (now, before) = (input_part(&div.kl), input_part(&prev.kl));
