@@ -146,7 +146,11 @@ pub fn assemble(
         lipschitz.len(),
         "one Lipschitz constant per layer"
     );
-    assert_eq!(layers.len(), lipschitz_local.len(), "one local constant per layer");
+    assert_eq!(
+        layers.len(),
+        lipschitz_local.len(),
+        "one local constant per layer"
+    );
     let etas = sdpi_coefficients(layers, mode);
     // the input-dependent part of D_0, which the SDPI contracts
     let input_part = |e: &Estimate| {
@@ -269,7 +273,14 @@ mod tests {
             div("smoothed(β=1)", 2.0, 1.9, 2.1), // higher, but another estimator
             div("smoothed(β=1)", 2.05, 1.95, 2.2), // overlapping intervals
         ];
-        let b = assemble(&layers, divs, &[1.0; 4], &[f64::NAN; 4], 5.0, Stochastic::Active);
+        let b = assemble(
+            &layers,
+            divs,
+            &[1.0; 4],
+            &[f64::NAN; 4],
+            5.0,
+            Stochastic::Active,
+        );
         let rises: Vec<bool> = b.rows.iter().map(|r| r.kl_rise).collect();
         assert_eq!(rises, [false, true, false, false]);
     }
@@ -309,7 +320,14 @@ mod tests {
         for d in &mut divs {
             d.kl.label_term = 0.1;
         }
-        let b = assemble(&layers, divs.clone(), &[1.0; 4], &[1.0; 4], 5.0, Stochastic::Active);
+        let b = assemble(
+            &layers,
+            divs.clone(),
+            &[1.0; 4],
+            &[1.0; 4],
+            5.0,
+            Stochastic::Active,
+        );
         let eta: Vec<f64> = b.rows.iter().map(|r| r.eta).collect();
         assert_eq!(eta, [1.0, 0.75, 0.5, 1.0]);
         let prod: Vec<f64> = b.rows.iter().map(|r| r.eta_product).collect();
@@ -327,7 +345,10 @@ mod tests {
         assert!(b.rows[3].kl_ratio.is_nan());
         // measured with stochastic layers off, the network is deterministic: no contraction
         let off = assemble(&layers, divs, &[1.0; 4], &[1.0; 4], 5.0, Stochastic::Off);
-        assert!(off.rows.iter().all(|r| r.eta == 1.0 && r.eta_product == 1.0));
+        assert!(off
+            .rows
+            .iter()
+            .all(|r| r.eta == 1.0 && r.eta_product == 1.0));
     }
 
     #[test]

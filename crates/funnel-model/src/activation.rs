@@ -115,9 +115,9 @@ mod tests {
             if let Some((lo, hi)) = act.range() {
                 assert!(ys.iter().all(|&y| (lo..=hi).contains(&(y as f64))));
                 // and the range is tight: the extremes are approached at ±10
-                let (min, max) = ys
-                    .iter()
-                    .fold((f64::MAX, f64::MIN), |(a, b), &y| (a.min(y as f64), b.max(y as f64)));
+                let (min, max) = ys.iter().fold((f64::MAX, f64::MIN), |(a, b), &y| {
+                    (a.min(y as f64), b.max(y as f64))
+                });
                 assert!(min - lo < 1e-3 && hi - max < 1e-3, "{act}: range not tight");
             }
         }

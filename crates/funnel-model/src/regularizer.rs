@@ -96,7 +96,9 @@ impl Regularizer {
             Regularizer::Dropout { p } => 1.0 - all_dropped(p, d_out as f64),
             Regularizer::DropConnect { p } => 1.0 - all_dropped(p, d_in as f64 * d_out as f64),
             Regularizer::GaussianNoise { std } if std > 0.0 => match activation.range_radius() {
-                Some(a) => statrs::function::erf::erf(a * (d_out as f64).sqrt() / (std * 2f64.sqrt())),
+                Some(a) => {
+                    statrs::function::erf::erf(a * (d_out as f64).sqrt() / (std * 2f64.sqrt()))
+                }
                 None => 1.0,
             },
             Regularizer::GaussianNoise { .. } => 1.0,
@@ -205,7 +207,11 @@ mod tests {
     fn sdpi_coefficients_match_hand_computed_values() {
         let relu = Activation::Relu;
         // dropout p = 0.5 on 3 units: 1 − 1/8
-        close(Regularizer::Dropout { p: 0.5 }.sdpi_eta(10, 3, relu), 0.875, 1e-15);
+        close(
+            Regularizer::Dropout { p: 0.5 }.sdpi_eta(10, 3, relu),
+            0.875,
+            1e-15,
+        );
         // the deeper-narrower example: N = 8, p = 0.5, L = 1, 2, 4, 8 → (1 − 0.5^(8/L))^L
         let product = |l: usize| {
             let d = 8 / l;
@@ -217,9 +223,16 @@ mod tests {
         close(product(2), 0.87890625, 1e-12); // (15/16)²
         close(product(4), 0.31640625, 1e-12); // (3/4)⁴
         close(product(8), 0.00390625, 1e-12); // (1/2)⁸
-        // DropConnect p = 0.5 on a 2 × 3 matrix: 1 − 2⁻⁶; on 1000 × 1000 it is 1 to f64
-        close(Regularizer::DropConnect { p: 0.5 }.sdpi_eta(2, 3, relu), 63.0 / 64.0, 1e-15);
-        assert_eq!(Regularizer::DropConnect { p: 0.9 }.sdpi_eta(1000, 1000, relu), 1.0);
+                                              // DropConnect p = 0.5 on a 2 × 3 matrix: 1 − 2⁻⁶; on 1000 × 1000 it is 1 to f64
+        close(
+            Regularizer::DropConnect { p: 0.5 }.sdpi_eta(2, 3, relu),
+            63.0 / 64.0,
+            1e-15,
+        );
+        assert_eq!(
+            Regularizer::DropConnect { p: 0.9 }.sdpi_eta(1000, 1000, relu),
+            1.0
+        );
         // Gaussian noise after tanh (a = 1) on 4 units, β = 2: erf(1·2/(2√2)) = erf(1/√2)
         // = 2Φ(1) − 1 = 0.682689492137…
         close(
@@ -235,11 +248,17 @@ mod tests {
         );
         // unbounded activations and no regularizer: no contraction
         for act in [Activation::Relu, Activation::Identity, Activation::Gelu] {
-            assert_eq!(Regularizer::GaussianNoise { std: 1.0 }.sdpi_eta(3, 3, act), 1.0);
+            assert_eq!(
+                Regularizer::GaussianNoise { std: 1.0 }.sdpi_eta(3, 3, act),
+                1.0
+            );
         }
         assert_eq!(Regularizer::None.sdpi_eta(3, 3, relu), 1.0);
         assert_eq!(Regularizer::Dropout { p: 0.0 }.sdpi_eta(3, 3, relu), 1.0);
-        assert_eq!(Regularizer::GaussianNoise { std: 0.0 }.sdpi_eta(3, 3, Activation::Tanh), 1.0);
+        assert_eq!(
+            Regularizer::GaussianNoise { std: 0.0 }.sdpi_eta(3, 3, Activation::Tanh),
+            1.0
+        );
     }
 
     /// η is a TV distance: between the kernels of the two farthest inputs it must equal the

@@ -203,4 +203,3 @@ pub fn closed_forms(model: &Mlp, mu: &[f64], mu_hat: &[f64], s: f64, n: usize) -
 pub fn layer_maps(model: &Mlp) -> Vec<DMatrix<f64>> {
     products(model)
 }
-

@@ -8,15 +8,15 @@
 
 pub mod class_mean;
 pub mod data;
-pub mod gibbs;
 pub mod eval;
+pub mod gibbs;
 mod train;
 
 pub use data::{DataError, DataInfo, DataSpec, Dataset, Split};
 pub use eval::{evaluate, Gap, Losses};
 pub use train::{
-    cross_entropy, sgld_step, step_once, train, Algorithm, EpochRecord, EvalSettings, TrainError, TrainSpec,
-    Trained,
+    cross_entropy, sgld_step, step_once, train, Algorithm, EpochRecord, EvalSettings, TrainError,
+    TrainSpec, Trained,
 };
 
 /// Reads a number that `serde_json` wrote as `null` (it writes NaN and ±∞ so) back as NaN, so

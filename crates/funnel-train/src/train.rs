@@ -147,9 +147,7 @@ impl TrainSpec {
                 return bad("prior_std", format!("must be finite and > 0, got {p}"));
             }
             (Algorithm::Sgld, _) => {}
-            (_, Some(_)) => {
-                return bad("prior_std", "applies to algorithm = \"sgld\" only".into())
-            }
+            (_, Some(_)) => return bad("prior_std", "applies to algorithm = \"sgld\" only".into()),
             _ => {}
         }
         if self.algorithm == Algorithm::Sgld && self.weight_decay > 0.0 {

@@ -47,7 +47,8 @@ fn phi(x: f64) -> f64 {
     let z = x.abs() / 2f64.sqrt();
     let t = 1.0 / (1.0 + 0.3275911 * z);
     let poly = t
-        * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+        * (0.254829592
+            + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
     let erf = 1.0 - poly * (-z * z).exp();
     0.5 * (1.0 + erf.copysign(x))
 }
@@ -65,14 +66,26 @@ fn class_mean_is_the_plug_in_discriminant() {
     assert_eq!(mu_hat, mu_hat2);
     let bayes = phi(-2.0 / 1.5);
     let err = trained.history[0].test.zero_one;
-    assert!((err - bayes).abs() < 0.025, "test error {err} vs Bayes {bayes}");
+    assert!(
+        (err - bayes).abs() < 0.025,
+        "test error {err} vs Bayes {bayes}"
+    );
     // logits: z1 − z0 = 2·μ̂ᵀx/s² when the hidden layers keep every direction (rank 8)
     let x = split.test.features_of(&[0, 1, 2, 3], &device());
     let z = funnel_model::to_f32_vec(trained.model.forward(x, Stochastic::Off));
     for (i, row) in split.test.x.chunks(8).take(4).enumerate() {
-        let want: f64 = 2.0 * row.iter().zip(&mu_hat).map(|(a, b)| *a as f64 * b).sum::<f64>() / 2.25;
+        let want: f64 = 2.0
+            * row
+                .iter()
+                .zip(&mu_hat)
+                .map(|(a, b)| *a as f64 * b)
+                .sum::<f64>()
+            / 2.25;
         let got = (z[2 * i + 1] - z[2 * i]) as f64;
-        assert!((got - want).abs() < 1e-3 * (1.0 + want.abs()), "{got} vs {want}");
+        assert!(
+            (got - want).abs() < 1e-3 * (1.0 + want.abs()),
+            "{got} vs {want}"
+        );
     }
 }
 
@@ -87,7 +100,7 @@ fn per_run_closed_form_averages_to_the_expected_one() {
     let n = 40;
     let mu = vec![2.0 / 6f64.sqrt(); 6];
     let sets = 400;
-    let mut mean = vec![0.0; 5];
+    let mut mean = [0.0; 5];
     let mut forms = Vec::new();
     for seed in 0..sets {
         let split = data(6, n, 2, 1000 + seed);
@@ -126,7 +139,9 @@ fn class_mean_refuses_nonlinear_noisy_or_multiclass_models() {
     }
     .init(&device(), 1)
     .unwrap();
-    let e = class_mean(relu, &split, 1.0, &device(), EVAL).err().unwrap();
+    let e = class_mean(relu, &split, 1.0, &device(), EVAL)
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("identity"), "{e}");
     let noisy = MlpConfig {
         input_dim: 4,
@@ -138,6 +153,8 @@ fn class_mean_refuses_nonlinear_noisy_or_multiclass_models() {
     }
     .init(&device(), 1)
     .unwrap();
-    let e = class_mean(noisy, &split, 1.0, &device(), EVAL).err().unwrap();
+    let e = class_mean(noisy, &split, 1.0, &device(), EVAL)
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("regularizer"), "{e}");
 }

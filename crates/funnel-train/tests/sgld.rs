@@ -134,15 +134,31 @@ fn sgld_samples_the_enumerated_gibbs_posterior() {
     assert!((total - 1.0).abs() < 1e-12, "the enumeration normalises");
     let d = tv(&a_samples, &grid, &mass, 20);
     // the wrong temperature is far from the sample: the check can tell them apart
-    let d_cold = tv(&a_samples, &grid, &gibbs_on_grid(&xs, &ys, 4.0 * gamma, &grid), 20);
-    let d_hot = tv(&a_samples, &grid, &gibbs_on_grid(&xs, &ys, gamma / 4.0, &grid), 20);
+    let d_cold = tv(
+        &a_samples,
+        &grid,
+        &gibbs_on_grid(&xs, &ys, 4.0 * gamma, &grid),
+        20,
+    );
+    let d_hot = tv(
+        &a_samples,
+        &grid,
+        &gibbs_on_grid(&xs, &ys, gamma / 4.0, &grid),
+        20,
+    );
     eprintln!("TV(SGLD, Gibbs γ) = {d:.4}; at 4γ {d_cold:.4}; at γ/4 {d_hot:.4}");
     assert!(d < 0.06, "SGLD is {d} in TV from the enumerated posterior");
-    assert!(d_cold > 2.0 * d && d_hot > 2.0 * d, "{d_cold} {d_hot} vs {d}");
+    assert!(
+        d_cold > 2.0 * d && d_hot > 2.0 * d,
+        "{d_cold} {d_hot} vs {d}"
+    );
     // the prior-only direction: b ~ N(0, σ²)
     let m = b_samples.iter().sum::<f64>() / b_samples.len() as f64;
     let v = b_samples.iter().map(|x| (x - m).powi(2)).sum::<f64>() / b_samples.len() as f64;
-    assert!(m.abs() < 0.15 && (v - SIGMA * SIGMA).abs() < 0.15, "b: mean {m}, var {v}");
+    assert!(
+        m.abs() < 0.15 && (v - SIGMA * SIGMA).abs() < 0.15,
+        "b: mean {m}, var {v}"
+    );
 }
 
 #[test]
@@ -154,12 +170,51 @@ fn sgld_settings_are_checked() {
     let e = base.validate().unwrap_err().to_string();
     assert!(e.contains("gamma"), "{e}");
     for (spec, key) in [
-        (TrainSpec { gamma: Some(-1.0), ..base.clone() }, "gamma"),
-        (TrainSpec { gamma: Some(1.0), prior_std: Some(0.0), ..base.clone() }, "prior_std"),
-        (TrainSpec { gamma: Some(1.0), weight_decay: 0.1, ..base.clone() }, "weight_decay"),
-        (TrainSpec { gamma: Some(1.0), momentum: Some(0.5), ..base.clone() }, "momentum"),
-        (TrainSpec { gamma: Some(1.0), ..TrainSpec::default() }, "gamma"),
-        (TrainSpec { prior_std: Some(1.0), ..TrainSpec::default() }, "prior_std"),
+        (
+            TrainSpec {
+                gamma: Some(-1.0),
+                ..base.clone()
+            },
+            "gamma",
+        ),
+        (
+            TrainSpec {
+                gamma: Some(1.0),
+                prior_std: Some(0.0),
+                ..base.clone()
+            },
+            "prior_std",
+        ),
+        (
+            TrainSpec {
+                gamma: Some(1.0),
+                weight_decay: 0.1,
+                ..base.clone()
+            },
+            "weight_decay",
+        ),
+        (
+            TrainSpec {
+                gamma: Some(1.0),
+                momentum: Some(0.5),
+                ..base.clone()
+            },
+            "momentum",
+        ),
+        (
+            TrainSpec {
+                gamma: Some(1.0),
+                ..TrainSpec::default()
+            },
+            "gamma",
+        ),
+        (
+            TrainSpec {
+                prior_std: Some(1.0),
+                ..TrainSpec::default()
+            },
+            "prior_std",
+        ),
     ] {
         let e = spec.validate().unwrap_err().to_string();
         assert!(e.starts_with(key), "{key}: {e}");

@@ -10,7 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use funnel::{
-    backend, estimate, gibbs, interrupt, measure, regenerate, report, run, selftest, sweep, CliError,
+    backend, estimate, gibbs, interrupt, measure, regenerate, report, run, selftest, sweep,
+    CliError,
 };
 use tracing_subscriber::EnvFilter;
 

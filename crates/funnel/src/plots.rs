@@ -1263,7 +1263,9 @@ pub fn gibbs_figure(r: &funnel_train::gibbs::GibbsResults) -> Result<Figure, Str
             series.push(Series::dashed(
                 format!("γ = {}: bound √2·γ/n", num(f.gamma)),
                 color,
-                rows.iter().map(|row| (pos(row.n), row.bound_gibbs)).collect(),
+                rows.iter()
+                    .map(|row| (pos(row.n), row.bound_gibbs))
+                    .collect(),
             ));
         }
         let mut finite: Vec<(f64, f64)> = r
@@ -1447,10 +1449,7 @@ pub fn study_figures(
     for spec in specs {
         let col = |name: &str| {
             headers.iter().position(|h| h == name).ok_or_else(|| {
-                format!(
-                    "figure `{}`: summary.csv has no column `{name}`",
-                    spec.name
-                )
+                format!("figure `{}`: summary.csv has no column `{name}`", spec.name)
             })
         };
         let selected: Vec<(usize, &String)> = spec

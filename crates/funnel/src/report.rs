@@ -464,7 +464,7 @@ fn coefficient(eta: f64) -> String {
 /// contraction of the KL estimate's input-dependent part.
 fn contraction_section(rows: &[LayerRow]) -> String {
     let mut s = String::from("## SDPI contraction\n\n");
-    if rows.iter().all(|r| !(r.eta < 1.0)) {
+    if !rows.iter().any(|r| r.eta < 1.0) {
         s.push_str(
             "No layer contracts as measured (η_l = 1 everywhere: no stochastic layer, stochastic layers off at \
              measurement, or Gaussian noise after an unbounded activation), so the contracted bound is D_0 at every layer.\n\n",

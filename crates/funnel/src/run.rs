@@ -150,29 +150,29 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         })
     } else {
         train(
-        model,
-        &config.train,
-        &split,
-        &device,
-        derive_seed(seed, "shuffle"),
-        eval,
-        &mut |r| {
-            pb.set_message(format!(
-                "loss {:.4} · train acc {:.3} · test acc {:.3}",
-                r.batch_loss,
-                r.train.accuracy(),
-                r.test.accuracy()
-            ));
-            pb.inc(1);
-            tracing::debug!(
-                epoch = r.epoch,
-                batch_loss = r.batch_loss,
-                test_acc = r.test.accuracy(),
-                "epoch"
-            );
-            history.push(r.clone());
-        },
-    )
+            model,
+            &config.train,
+            &split,
+            &device,
+            derive_seed(seed, "shuffle"),
+            eval,
+            &mut |r| {
+                pb.set_message(format!(
+                    "loss {:.4} · train acc {:.3} · test acc {:.3}",
+                    r.batch_loss,
+                    r.train.accuracy(),
+                    r.test.accuracy()
+                ));
+                pb.inc(1);
+                tracing::debug!(
+                    epoch = r.epoch,
+                    batch_loss = r.batch_loss,
+                    test_acc = r.test.accuracy(),
+                    "epoch"
+                );
+                history.push(r.clone());
+            },
+        )
     };
     pb.finish_and_clear();
     let base_summary = |status, reason, train_s| Summary {

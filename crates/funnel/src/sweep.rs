@@ -817,11 +817,19 @@ fn read_row(sweep: &Path, cell: &Cell) -> Option<Row> {
             "w1_min_layer".into(),
             f(&s, &["bounds", "w1", "w1_min_layer"]),
         );
-        let hidden = s["model"]["widths"].as_array().map_or(f64::NAN, |w| w.len() as f64);
+        let hidden = s["model"]["widths"]
+            .as_array()
+            .map_or(f64::NAN, |w| w.len() as f64);
         values.insert("hidden_layers".into(), hidden);
         values.insert("parameters".into(), f(&s, &["model", "parameters"]));
-        values.insert("train_zero_one".into(), f(&s, &["losses", "train", "zero_one"]));
-        values.insert("test_zero_one".into(), f(&s, &["losses", "test", "zero_one"]));
+        values.insert(
+            "train_zero_one".into(),
+            f(&s, &["losses", "train", "zero_one"]),
+        );
+        values.insert(
+            "test_zero_one".into(),
+            f(&s, &["losses", "test", "zero_one"]),
+        );
         values.insert("train_s".into(), f(&s, &["timings", "train_s"]));
         values.insert("total_s".into(), f(&s, &["timings", "total_s"]));
         Some(Row {

@@ -240,8 +240,8 @@ fn sigkill_at_several_points_then_resume_completes_every_cell_exactly_once() {
         child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(300)); // orphaned cells notice and exit
                                                         // whatever was written is whole
-        // a SIGKILL in the middle of `write_atomic` can leave its hidden `.<name>.tmp`
-        // behind (nothing runs after SIGKILL); never a half-written file under the real name
+                                                        // a SIGKILL in the middle of `write_atomic` can leave its hidden `.<name>.tmp`
+                                                        // behind (nothing runs after SIGKILL); never a half-written file under the real name
         for f in files(&out) {
             let p = f.to_string_lossy();
             if !p.contains(".partial") && p.ends_with(".tmp") {

@@ -1,4 +1,7 @@
-//! The paper's closed forms against funnel's estimators (DESIGN §2.7).
+//! The paper's results end to end: closed forms against funnel's estimators (DESIGN §2.7),
+//! the SDPI columns, `funnel gibbs` and study figures.
+
+mod common;
 
 use burn::prelude::*;
 use funnel_metrics::probe::capture;
@@ -107,4 +110,187 @@ fn class_mean_estimates_match_the_per_run_closed_form() {
             f.kl_per_run
         );
     }
+}
+
+use common::{funnel, runs, text, write_config, TINY};
+
+fn csv_rows(path: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// A class-mean run writes the closed forms beside the estimates; a noisy tanh run writes
+/// η_l = erf(a√d/(β√2)) and its running product.
+#[test]
+fn runs_write_closed_forms_and_sdpi_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let cfg = write_config(dir.path(), "lin.toml", TINY);
+    let o = funnel(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "train.algorithm=\"class_mean\"",
+        "--set",
+        "model.activation=\"identity\"",
+        "--set",
+        "model.regularizer={ kind = \"none\" }",
+        "--set",
+        "model.widths=[8, 2]",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let run = &runs(&out, "tiny")[0];
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("## Closed forms"), "{report}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let ranks: Vec<u64> = summary["linear_gaussian"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["rank"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ranks, [4, 4, 2, 1]);
+    assert_eq!(summary["training"]["algorithm"], "class_mean");
+
+    let o = funnel(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "model.regularizer={ kind = \"gaussian_noise\", std = 2.0 }",
+        "--set",
+        "model.widths=[4, 4]",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let noisy = runs(&out, "tiny").into_iter().find(|r| r != run).unwrap();
+    let rows = csv_rows(&noisy.join("layers.csv"));
+    let eta: Vec<f64> = rows.iter().map(|r| r["eta"].parse().unwrap()).collect();
+    // tanh (a = 1), 4 units, β = 2: erf(1·2/(2√2)) = erf(1/√2) = 2Φ(1) − 1
+    let want = 0.682_689_492_137_086;
+    assert_eq!(eta[0], 1.0);
+    assert!(
+        (eta[1] - want).abs() < 1e-9 && (eta[2] - want).abs() < 1e-9,
+        "{eta:?}"
+    );
+    assert_eq!(eta[3], 1.0);
+    let product: f64 = rows[3]["eta_product"].parse().unwrap();
+    assert!((product - want * want).abs() < 1e-9);
+    for col in [
+        "kl_contracted",
+        "kl_contracted_bound",
+        "kl_ratio",
+        "lipschitz_local",
+        "w1_bound_local",
+    ] {
+        assert!(rows[0].contains_key(col), "layers.csv lacks {col}");
+    }
+    let report = std::fs::read_to_string(noisy.join("report.md")).unwrap();
+    assert!(report.contains("## SDPI contraction"));
+}
+
+/// `funnel gibbs`: the exact enumeration shows the 1/n rate; bad files exit 2 naming the key.
+#[test]
+fn gibbs_enumeration_runs_and_rejects_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let cfg = write_config(
+        dir.path(),
+        "g.toml",
+        "name = \"g\"\n[gibbs]\nhidden = 2\ngamma = [8.0]\nn = [16, 32, 64, 128, 256]\ntrain_sets = 200\npool = 4000\n",
+    );
+    let o = funnel(&[
+        "gibbs",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let run = &runs(&out, "g")[0];
+    let fits = csv_rows(&run.join("fits.csv"));
+    let slope: f64 = fits[0]["slope"].parse().unwrap();
+    assert!((slope + 1.0).abs() < 0.3, "slope {slope}");
+    let rows = csv_rows(&run.join("gibbs.csv"));
+    assert_eq!(rows.len(), 5);
+    for r in &rows {
+        let gap: f64 = r["gap_cv_mean"].parse().unwrap();
+        let bound: f64 = r["bound_gibbs"].parse().unwrap();
+        assert!(gap > 0.0 && gap < bound, "{r:?}");
+    }
+    assert!(run.join("plots/gibbs_rate.png").is_file());
+
+    for (text_, key) in [
+        ("name = \"g\"\n[gibbs]\nlevels = [1.0]\n", "gibbs.levels"),
+        ("name = \"g\"\n[gibbs]\nn = [0]\n", "gibbs.n"),
+        ("name = \"g\"\n[gibbs]\nhiden = 2\n", "hiden"),
+        ("name = \"../g\"\n", "name"),
+    ] {
+        let bad_out = dir.path().join("bad");
+        let cfg = write_config(dir.path(), "bad.toml", text_);
+        let o = funnel(&[
+            "gibbs",
+            cfg.to_str().unwrap(),
+            "--out",
+            bad_out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{text_}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(key), "{text_}: {err}");
+        assert!(!bad_out.exists(), "{text_}: nothing may be written");
+    }
+}
+
+/// A study's `[[figure]]`s are drawn after the sweep; a bad figure spec is refused at load.
+#[test]
+fn study_figures_are_drawn_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "base.toml", TINY);
+    let study = write_config(
+        dir.path(),
+        "study.toml",
+        "name = \"st\"\nbase = \"base.toml\"\nseeds = [1, 2]\n[axes]\n\"model.regularizer.p\" = [0.1, 0.5]\n\
+         [[figure]]\nname = \"eta\"\ntitle = \"t\"\nx = \"model.regularizer.p\"\ny = [\"eta_l1\", \"kl_ratio_l1\"]\n\
+         [[figure]]\nname = \"curves\"\ntitle = \"t\"\nx = \"layer\"\ny = [\"w1_l\"]\ngroup = \"model.regularizer.p\"\n",
+    );
+    let out = dir.path().join("out");
+    let o = funnel(&[
+        "sweep",
+        study.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for f in ["eta.png", "eta.svg", "curves.png", "curves.svg"] {
+        assert!(out.join("st/plots").join(f).is_file(), "{f}");
+    }
+    assert!(!out.join("st/plots/bounds_vs_depth.png").exists());
+    let bad = write_config(
+        dir.path(),
+        "bad.toml",
+        "name = \"st2\"\nbase = \"base.toml\"\nseeds = [1]\n[[figure]]\nname = \"../x\"\ntitle = \"t\"\nx = \"seed\"\ny = [\"kl_l0\"]\n",
+    );
+    let o = funnel(&[
+        "sweep",
+        bad.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("figure[0].name"));
+    assert!(!out.join("st2").exists());
 }
