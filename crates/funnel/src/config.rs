@@ -179,6 +179,17 @@ pub fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ConfigEr
     Ok(())
 }
 
+/// Whether `name` can name a results folder: 1–100 letters, digits, `.`, `_` or `-`, not
+/// starting with `.`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 impl Config {
     /// Reads, overrides, deserializes and validates a config. Relative data paths are taken
     /// relative to the config file's folder.
@@ -268,14 +279,7 @@ impl Config {
 
     /// Range checks across sections; the error names the key.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        let valid_name = !self.name.is_empty()
-            && self.name.len() <= 100
-            && !self.name.starts_with('.')
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        if !valid_name {
+        if !valid_name(&self.name) {
             return Err((
                 "name".into(),
                 format!(

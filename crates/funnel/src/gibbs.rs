@@ -60,14 +60,7 @@ pub fn load(path: &std::path::Path) -> Result<GibbsFile, CliError> {
             e.into_inner().message().trim()
         ))
     })?;
-    let name_ok = !parsed.name.is_empty()
-        && parsed.name.len() <= 100
-        && !parsed.name.starts_with('.')
-        && parsed
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if !name_ok {
+    if !crate::config::valid_name(&parsed.name) {
         return Err(CliError::Input(format!(
             "{file}: `name`: `{}` must be 1–100 letters, digits, `.`, `_` or `-`, not starting with `.` (it names a folder)",
             parsed.name

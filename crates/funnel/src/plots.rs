@@ -1411,17 +1411,7 @@ fn ordered(values: impl Iterator<Item = String>) -> Vec<String> {
 
 /// Mean and mean ± sd of the finite values (sd NaN for fewer than two).
 fn mean_band(v: &[f64]) -> (f64, f64, f64) {
-    let v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN, f64::NAN);
-    }
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let sd = if v.len() > 1 {
-        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-    } else {
-        f64::NAN
-    };
+    let (mean, sd) = crate::sweep::mean_std(v);
     (mean, mean - sd, mean + sd)
 }
 
