@@ -246,6 +246,22 @@ pub fn layer_divergence(
         }
         None => None,
     };
+    // the atom-aware estimator needs the raw coordinates (exact zeros, exact duplicates),
+    // which the span rotation does not keep
+    let raw_classes: Option<Vec<ClassPair>> =
+        (resolve_kl(spec, rank, noise.is_some(), layer.nonlinear) == KlEstimator::KnnAtoms).then(
+            || {
+                classes
+                    .iter()
+                    .map(|c| ClassPair {
+                        class: c.class,
+                        weight: c.weight,
+                        train: Coords::from_points(&train.points.select(&tr_idx[c.class])),
+                        test: Coords::from_points(&test.points.select(&te_idx[c.class])),
+                    })
+                    .collect()
+            },
+        );
     let label_kl = categorical(&pi_tr, &pi_te).unwrap_or(f64::INFINITY);
     let label_tv = 0.5
         * pi_tr
@@ -278,8 +294,9 @@ pub fn layer_divergence(
         ..spec.clone()
     }
     .kl_name();
-    let kl_classes = match (kl_kind, &pre_classes) {
-        (KlEstimator::Smoothed, Some(pre)) => pre,
+    let kl_classes = match (kl_kind, &pre_classes, &raw_classes) {
+        (KlEstimator::Smoothed, Some(pre), _) => pre,
+        (KlEstimator::KnnAtoms, _, Some(raw)) => raw,
         _ => &classes,
     };
     let draws = spec.mc_draws;
@@ -303,6 +320,7 @@ pub fn layer_divergence(
         &mut |class, p, q, rng| {
             let v = match kl_kind {
                 KlEstimator::Knn | KlEstimator::Auto => kl::knn(p, q, k, device)?,
+                KlEstimator::KnnAtoms => crate::atoms::knn_atoms(p, q, k, device)?,
                 KlEstimator::Gaussian => kl::gaussian(p, q, gauss_dims[class])?,
                 KlEstimator::Smoothed => {
                     let beta = beta.ok_or_else(|| {

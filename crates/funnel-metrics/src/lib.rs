@@ -14,6 +14,7 @@
 //! the run's `Device`; the assignment solver and exact refinements run on the host in f64.
 
 pub mod assignment;
+pub mod atoms;
 pub mod bounds;
 pub mod calibrate;
 pub mod cloud;

@@ -52,6 +52,9 @@ fn label_mi(
         let w = idx.len() as f64 / n;
         let d = match kind {
             KlEstimator::Knn | KlEstimator::Auto => kl::knn_within(all, idx, spec.k, device),
+            KlEstimator::KnnAtoms => Err(EstimateError::Degenerate(
+                "I(T; Y) has no knn_atoms version (its within-cloud neighbour search assumes a density); set metrics.mi = false or another kl".into(),
+            )),
             KlEstimator::Gaussian => {
                 // the mixture of the fitted class Gaussians, not one Gaussian fitted to the
                 // (multi-modal) pooled cloud, whose KL would exceed H(Y)

@@ -14,6 +14,11 @@ pub enum KlEstimator {
     Auto,
     /// Wang–Kulkarni–Verdú k-nearest-neighbour estimator.
     Knn,
+    /// kNN inside each zero pattern plus the KL of the pattern and atom frequencies (exact
+    /// chain rule): for layers with atoms, e.g. dropout, DropConnect, dead ReLUs
+    /// ([`crate::atoms`]).
+    #[serde(rename = "knn_atoms")]
+    KnnAtoms,
     /// Closed form between fitted Gaussians.
     Gaussian,
     /// D(P̂∗N_β ‖ Q̂∗N_β) between the Gaussian-smoothed empirical measures, by Monte Carlo.
@@ -164,8 +169,10 @@ impl MetricsSpec {
                 format!("must be in [1, 1000000], got {}", self.sinkhorn_iterations),
             ));
         }
-        if matches!(self.kl, KlEstimator::Knn | KlEstimator::Auto)
-            && self.k + 1 > self.max_points / 2
+        if matches!(
+            self.kl,
+            KlEstimator::Knn | KlEstimator::KnnAtoms | KlEstimator::Auto
+        ) && self.k + 1 > self.max_points / 2
         {
             return Err((
                 "k",
@@ -204,6 +211,7 @@ impl MetricsSpec {
         match self.kl {
             KlEstimator::Auto => "auto".into(),
             KlEstimator::Knn => format!("knn(k={})", self.k),
+            KlEstimator::KnnAtoms => format!("knn_atoms(k={})", self.k),
             KlEstimator::Gaussian => "gaussian".into(),
             KlEstimator::Smoothed => match self.beta {
                 Some(b) => format!("smoothed(β={b})"),

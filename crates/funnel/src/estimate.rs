@@ -233,7 +233,7 @@ pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
                 path.display(),
                 idx.len(),
                 spec.kl_name(),
-                if matches!(spec.kl, KlEstimator::Knn | KlEstimator::Auto) {
+                if matches!(spec.kl, KlEstimator::Knn | KlEstimator::KnnAtoms | KlEstimator::Auto) {
                     ": lower --k"
                 } else {
                     ""

@@ -391,6 +391,7 @@ pub fn estimators(data: &[u8]) -> Result<(), String> {
         kl: u.pick(&[
             KlEstimator::Auto,
             KlEstimator::Knn,
+            KlEstimator::KnnAtoms,
             KlEstimator::Gaussian,
             KlEstimator::Smoothed,
         ]),

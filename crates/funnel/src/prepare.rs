@@ -41,7 +41,7 @@ pub struct Prepared {
 /// the test cloud) and its half-sample interval.
 pub fn points_needed(metrics: &MetricsSpec) -> usize {
     match metrics.kl {
-        KlEstimator::Knn | KlEstimator::Auto => 2 * (metrics.k + 1),
+        KlEstimator::Knn | KlEstimator::KnnAtoms | KlEstimator::Auto => 2 * (metrics.k + 1),
         KlEstimator::Gaussian | KlEstimator::Smoothed => 2 * gaussian_min_points(1),
     }
 }
@@ -222,7 +222,7 @@ pub fn capture_subsets(
                     ntr[c],
                     nte[c],
                     metrics.kl_name(),
-                    if matches!(metrics.kl, KlEstimator::Knn | KlEstimator::Auto) { " or lower metrics.k" } else { "" }
+                    if matches!(metrics.kl, KlEstimator::Knn | KlEstimator::KnnAtoms | KlEstimator::Auto) { " or lower metrics.k" } else { "" }
                 ),
             ));
         }

@@ -817,9 +817,10 @@ fn read_row(sweep: &Path, cell: &Cell) -> Option<Row> {
             "w1_min_layer".into(),
             f(&s, &["bounds", "w1", "w1_min_layer"]),
         );
-        let hidden = s["model"]["widths"]
+        // dims = input, hidden widths…, classes
+        let hidden = s["model"]["dims"]
             .as_array()
-            .map_or(f64::NAN, |w| w.len() as f64);
+            .map_or(f64::NAN, |d| d.len().saturating_sub(2) as f64);
         values.insert("hidden_layers".into(), hidden);
         values.insert("parameters".into(), f(&s, &["model", "parameters"]));
         values.insert(

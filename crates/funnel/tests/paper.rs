@@ -279,6 +279,16 @@ fn study_figures_are_drawn_and_checked() {
         assert!(out.join("st/plots").join(f).is_file(), "{f}");
     }
     assert!(!out.join("st/plots/bounds_vs_depth.png").exists());
+    // the derived columns are filled in (TINY has two hidden layers)
+    let rows = csv_rows(&out.join("st/summary.csv"));
+    assert!(
+        rows.iter().all(|r| r["hidden_layers"] == "2"),
+        "{:?}",
+        rows[0]["hidden_layers"]
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r["eta_product_last"].parse::<f64>().unwrap() < 1.0));
     let bad = write_config(
         dir.path(),
         "bad.toml",
