@@ -593,15 +593,21 @@ pub fn markdown(summary: &Summary) -> String {
         summary.model.regularizer,
         summary.model.parameters
     ));
-    s.push_str(&format!(
-        "| training | {}, lr {}, {} of {} epochs, batch {} ({} s) |\n",
-        summary.training.algorithm,
-        summary.training.lr,
-        summary.training.epochs_run,
-        summary.training.epochs,
-        summary.training.batch_size,
-        num(summary.training.seconds)
-    ));
+    if summary.training.algorithm == "class_mean" {
+        s.push_str(
+            "| training | class_mean: seeded random hidden projections, read-out from μ̂ (no gradient steps) |\n",
+        );
+    } else {
+        s.push_str(&format!(
+            "| training | {}, lr {}, {} of {} epochs, batch {} ({} s) |\n",
+            summary.training.algorithm,
+            summary.training.lr,
+            summary.training.epochs_run,
+            summary.training.epochs,
+            summary.training.batch_size,
+            num(summary.training.seconds)
+        ));
+    }
     if let Some(m) = &summary.measurement {
         s.push_str(&format!(
             "| measurement | stochastic layers: {}; KL: {}; W1: {} ({}); {} train / {} test points per layer; {}% CI from {} half-samples; null: {} |\n",

@@ -221,7 +221,14 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     let model = trained.model;
     let train_s = trained.seconds;
     save_model(&run, &model)?;
-    if let Some(last) = history.last() {
+    if let (Some(last), true) = (history.last(), mu_hat.is_some()) {
+        say(format_args!(
+            "class-mean rule: random hidden projections, read-out from μ̂ (no gradient steps), {:.1} s: train acc {:.3}, test acc {:.3}",
+            train_s,
+            last.train.accuracy(),
+            last.test.accuracy()
+        ));
+    } else if let Some(last) = history.last() {
         say(format_args!(
             "trained {} epochs ({}, lr {}) in {:.1} s: train acc {:.3}, test acc {:.3}",
             history.len(),
