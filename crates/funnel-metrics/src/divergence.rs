@@ -194,6 +194,10 @@ pub fn layer_divergence(
     let pi_tr = train.class_weights();
     let pi_te = test.class_weights();
     let mut classes = Vec::new();
+    // the atom-aware estimator needs the raw coordinates (exact zeros, exact duplicates), which
+    // the span rotation does not keep; `auto` never resolves to it
+    let keep_raw = spec.kl == KlEstimator::KnnAtoms;
+    let mut raw_classes = Vec::new();
     let mut rank = 0;
     for y in 0..train.num_classes {
         if tr_idx[y].is_empty() {
@@ -215,6 +219,14 @@ pub fn layer_divergence(
             train: span.project(&p),
             test: span.project(&q),
         });
+        if keep_raw {
+            raw_classes.push(ClassPair {
+                class: y,
+                weight: pi_tr[y],
+                train: p,
+                test: q,
+            });
+        }
     }
     // the smoothed KL works on the pre-noise clouds of a noisy layer (same examples, so the
     // same class sizes and halves)
@@ -246,22 +258,6 @@ pub fn layer_divergence(
         }
         None => None,
     };
-    // the atom-aware estimator needs the raw coordinates (exact zeros, exact duplicates),
-    // which the span rotation does not keep
-    let raw_classes: Option<Vec<ClassPair>> =
-        (resolve_kl(spec, rank, noise.is_some(), layer.nonlinear) == KlEstimator::KnnAtoms).then(
-            || {
-                classes
-                    .iter()
-                    .map(|c| ClassPair {
-                        class: c.class,
-                        weight: c.weight,
-                        train: Coords::from_points(&train.points.select(&tr_idx[c.class])),
-                        test: Coords::from_points(&test.points.select(&te_idx[c.class])),
-                    })
-                    .collect()
-            },
-        );
     let label_kl = categorical(&pi_tr, &pi_te).unwrap_or(f64::INFINITY);
     let label_tv = 0.5
         * pi_tr
@@ -294,9 +290,9 @@ pub fn layer_divergence(
         ..spec.clone()
     }
     .kl_name();
-    let kl_classes = match (kl_kind, &pre_classes, &raw_classes) {
-        (KlEstimator::Smoothed, Some(pre), _) => pre,
-        (KlEstimator::KnnAtoms, _, Some(raw)) => raw,
+    let kl_classes = match (kl_kind, &pre_classes) {
+        (KlEstimator::Smoothed, Some(pre)) => pre,
+        (KlEstimator::KnnAtoms, _) => &raw_classes,
         _ => &classes,
     };
     let draws = spec.mc_draws;

@@ -207,10 +207,17 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
+/// Cross-entropy of every example, logits `[b, k]` against labels `[b]`: `[b, 1]`, kept in the
+/// autodiff graph.
+fn cross_entropies(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<2> {
+    log_softmax(logits, 1)
+        .gather(1, labels.unsqueeze_dim::<2>(1))
+        .neg()
+}
+
 /// Mean cross-entropy of logits `[b, k]` against labels `[b]`, kept in the autodiff graph.
 pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
-    let logp = log_softmax(logits, 1);
-    logp.gather(1, labels.unsqueeze_dim::<2>(1)).mean().neg()
+    cross_entropies(logits, labels).mean()
 }
 
 /// One optimisation step on a mini-batch (stochastic layers active): forward, cross-entropy,
@@ -267,8 +274,7 @@ pub fn sgld_step<M: Module + LayeredModel>(
     x: Tensor<2>,
     y: Tensor<1, Int>,
 ) -> (M, f64) {
-    let logp = log_softmax(model.forward(x, Stochastic::Active), 1);
-    let ce = logp.gather(1, y.unsqueeze_dim::<2>(1)).neg();
+    let ce = cross_entropies(model.forward(x, Stochastic::Active), y);
     let bounded = ce.clamp_max(clip).mean() / clip;
     let value = bounded.clone().into_scalar::<f32>() as f64;
     let grads = GradientsParams::from_grads((bounded * gamma).backward(), &model);

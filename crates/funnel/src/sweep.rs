@@ -211,10 +211,7 @@ impl Study {
         if seen.len() != file.seeds.len() {
             return Err(bad("seeds", "a seed is listed twice"));
         }
-        for (i, f) in file.figure.iter().enumerate() {
-            f.validate(i)
-                .map_err(|m| input(format!("{}: {m}", path.display())))?;
-        }
+        check_figures(&file.figure, path)?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = if dir.as_os_str().is_empty() {
             PathBuf::from(".")
@@ -494,11 +491,17 @@ pub fn figure_specs(dir: &Path) -> Result<Vec<FigureSpec>, CliError> {
     };
     let file: StudyFile = toml::from_str(&text)
         .map_err(|e| input(format!("{}: {}", path.display(), e.message().trim())))?;
-    for (i, f) in file.figure.iter().enumerate() {
+    check_figures(&file.figure, &path)?;
+    Ok(file.figure)
+}
+
+/// Checks every `[[figure]]` of the study file at `path`; the error names the file and figure.
+fn check_figures(figures: &[FigureSpec], path: &Path) -> Result<(), CliError> {
+    for (i, f) in figures.iter().enumerate() {
         f.validate(i)
             .map_err(|m| input(format!("{}: {m}", path.display())))?;
     }
-    Ok(file.figure)
+    Ok(())
 }
 
 fn read_meta(dir: &Path) -> Option<SweepMeta> {
