@@ -9,12 +9,54 @@ use crate::divergence::{Estimate, LayerDivergence};
 /// Sub-Gaussian constant of the 0-1 loss (range 1).
 pub const SIGMA_ZERO_ONE: f64 = 0.5;
 
-/// |gen| ≤ sqrt(2σ²·D) for a σ-sub-Gaussian loss (negative estimates count as 0; NaN stays NaN).
+/// |gen| ≤ sqrt(2σ²·D) for a σ-sub-Gaussian loss. `d` is the upper end of the divergence's
+/// interval; a `d` ≤ 0 (an estimator reading below zero) or NaN gives NaN, never a clipped 0.
 pub fn kl_bound(d: f64, sigma: f64) -> f64 {
-    if d.is_nan() {
-        return f64::NAN; // f64::max would turn NaN into 0
+    if d.is_nan() || d <= 0.0 {
+        return f64::NAN;
     }
-    (2.0 * sigma * sigma * d.max(0.0)).sqrt()
+    (2.0 * sigma * sigma * d).sqrt()
+}
+
+/// Holm's step-down procedure at level `alpha` over the finite p-values: which are rejected
+/// (NaN p-values are never rejected and do not count towards m).
+pub fn holm(p_values: &[f64], alpha: f64) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..p_values.len())
+        .filter(|&i| p_values[i].is_finite())
+        .collect();
+    order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]));
+    let m = order.len();
+    let mut out = vec![false; p_values.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        if p_values[i] <= alpha / (m - rank) as f64 {
+            out[i] = true;
+        } else {
+            break;
+        }
+    }
+    out
+}
+
+/// Marks which of the estimates are resolved (Holm over the layers at `alpha`) and fills in
+/// each one's resolution (z_{1−α/m}·sd_null: the smallest excess the first Holm step could
+/// resolve) and the points that would resolve its measured excess.
+pub fn resolve(estimates: &mut [&mut Estimate], alpha: f64) {
+    let p: Vec<f64> = estimates
+        .iter()
+        .map(|e| if e.ok() { e.p_value } else { f64::NAN })
+        .collect();
+    let rejected = holm(&p, alpha);
+    let m = p.iter().filter(|p| p.is_finite()).count().max(1);
+    let z = crate::calibrate::normal_upper_quantile(alpha / m as f64);
+    for (e, r) in estimates.iter_mut().zip(rejected) {
+        e.resolved = r;
+        e.resolution = z * e.null_sd;
+        e.points_needed = if !r && e.excess > 0.0 && e.resolution.is_finite() {
+            (e.points_train as f64 * (e.resolution / e.excess).powi(2)).ceil()
+        } else {
+            f64::NAN
+        };
+    }
 }
 
 /// |gen| ≤ ρ·W + c·TV(π_tr, π_te) for a loss with values in [0, c] that is ρ-Lipschitz in the
@@ -34,17 +76,22 @@ pub struct LayerRow {
     /// Rank of the layer's point cloud (largest per-class span rank).
     pub rank: usize,
     pub kl: Estimate,
-    /// sqrt(D/2): the KL bound on the 0-1 loss gap.
+    /// Why the layer's KL estimator was chosen (`auto`'s rule, or "as configured").
+    #[serde(default)]
+    pub kl_why: String,
+    /// sqrt(D^hi/2), D^hi the upper end of the KL interval: the KL bound on the 0-1 loss gap
+    /// (NaN when the upper end is ≤ 0 or missing).
     #[serde(deserialize_with = "crate::nan_if_null")]
     pub kl_bound: f64,
-    /// c·sqrt(D/2): the KL bound on the gap of the cross-entropy clipped at c.
+    /// c·sqrt(D^hi/2): the KL bound on the gap of the cross-entropy clipped at c.
     #[serde(deserialize_with = "crate::nan_if_null")]
     pub kl_bound_ce: f64,
     pub w1: Estimate,
     /// ρ_l, the Lipschitz constant of the cross-entropy in this layer's representation.
     #[serde(deserialize_with = "crate::nan_if_null")]
     pub lipschitz: f64,
-    /// ρ_l·W_l + c·TV: the W1 bound on the cross-entropy gap.
+    /// ρ_l·W_l^hi + c·TV (W_l^hi the upper end of the W1 interval): the W1 bound on the gap of
+    /// the cross-entropy clipped at c.
     #[serde(deserialize_with = "crate::nan_if_null")]
     pub w1_bound: f64,
     /// ρ̂_l, the empirical local Lipschitz constant: the largest ‖∇_{T_l} CE‖ at the captured
@@ -54,6 +101,12 @@ pub struct LayerRow {
     /// ρ̂_l·W_l + c·TV: the W1 "bound" with the local constant (not a certified bound).
     #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
     pub w1_bound_local: f64,
+    /// The KL bound is at least the loss's range (1 for the 0-1 loss): it says nothing.
+    #[serde(default)]
+    pub kl_vacuous: bool,
+    /// The W1 bound is at least c, the range of the clipped cross-entropy: it says nothing.
+    #[serde(default)]
+    pub w1_vacuous: bool,
     /// The KL estimate rose above the previous layer's, by the same estimator, by more than
     /// both intervals allow — impossible in theory (data processing), so an estimator artefact.
     pub kl_rise: bool,
@@ -97,8 +150,11 @@ pub struct Bounds {
     /// argmin_l of ρ̂_l·W_l + c·TV with the local constants (None when not computed).
     #[serde(default)]
     pub funnel_layer_local: Option<usize>,
-    /// argmin_l of the KL bound (in theory the last layer; estimates may disagree).
+    /// argmin_l of the KL bound over the *resolved* layers (None when none resolves).
     pub kl_best_layer: Option<usize>,
+    /// The Holm level the layers were resolved at, and how many layers were tested.
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub alpha: f64,
 }
 
 fn argmin(values: impl Iterator<Item = f64>) -> Option<usize> {
@@ -131,14 +187,20 @@ pub fn sdpi_coefficients(layers: &[LayerInfo], mode: Stochastic) -> Vec<f64> {
 /// Assembles the per-layer rows. `lipschitz` holds the certified constants ρ_l and
 /// `lipschitz_local` the empirical ones ρ̂_l (NaN where not computed); `clip` is the c of the
 /// clipped cross-entropy; `mode` says whether stochastic layers were active when the layers
-/// were captured (for η).
+/// were captured (for η); `alpha` the level at which layers are resolved (Holm over the
+/// layers, separately for KL, W1 and I(T;Y)).
+///
+/// Every bound is computed from the upper end of its divergence's interval (a conservative
+/// bound); the headline layers (`kl_best_layer`, `funnel_layer`) are argmins over the
+/// resolved layers only.
 pub fn assemble(
     layers: &[LayerInfo],
-    divergences: Vec<LayerDivergence>,
+    mut divergences: Vec<LayerDivergence>,
     lipschitz: &[f64],
     lipschitz_local: &[f64],
     clip: f64,
     mode: Stochastic,
+    alpha: f64,
 ) -> Bounds {
     assert_eq!(layers.len(), divergences.len(), "one divergence per layer");
     assert_eq!(
@@ -152,6 +214,25 @@ pub fn assemble(
         "one local constant per layer"
     );
     let etas = sdpi_coefficients(layers, mode);
+    resolve(
+        &mut divergences
+            .iter_mut()
+            .map(|d| &mut d.kl)
+            .collect::<Vec<_>>(),
+        alpha,
+    );
+    resolve(
+        &mut divergences
+            .iter_mut()
+            .map(|d| &mut d.w1)
+            .collect::<Vec<_>>(),
+        alpha,
+    );
+    let mut mis: Vec<&mut Estimate> = divergences
+        .iter_mut()
+        .filter_map(|d| d.mi_ty.as_mut())
+        .collect();
+    resolve(&mut mis, alpha);
     // the input-dependent part of D_0, which the SDPI contracts
     let input_part = |e: &Estimate| {
         if e.error.is_some() {
@@ -160,7 +241,14 @@ pub fn assemble(
             e.value - e.label_term
         }
     };
-    let d0 = divergences.first().map_or(f64::NAN, |d| input_part(&d.kl));
+    // the upper end of D_0's interval, as for every bound
+    let d0 = divergences.first().map_or(f64::NAN, |d| {
+        if d.kl.error.is_some() {
+            f64::NAN
+        } else {
+            d.kl.hi - d.kl.label_term
+        }
+    });
     // the label term is the same at every layer (same labels); take it from layer 0 so that a
     // later layer whose estimate failed still gets its contracted bound
     let label0 = divergences.first().map_or(f64::NAN, |d| d.kl.label_term);
@@ -181,9 +269,9 @@ pub fn assemble(
                 && prev.kl.hi.is_finite()
                 && div.kl.lo > prev.kl.hi
         });
-        let d = div.kl.value;
+        let d = div.kl.hi;
         eta_product *= eta;
-        // (f64::max would turn a NaN D_0 into 0)
+        // (f64::max would turn a NaN D_0 into 0); a contracted value ≤ 0 gives no bound
         let kl_contracted = label0 + eta_product * if d0 < 0.0 { 0.0 } else { d0 };
         let kl_ratio = match rows.last() {
             Some(prev) => {
@@ -196,6 +284,8 @@ pub fn assemble(
             }
             None => f64::NAN,
         };
+        // the upper end of the W1 interval; W1 ≥ 0, so an upper end ≤ 0 gives no bound
+        let w1_hi = if div.w1.hi > 0.0 { div.w1.hi } else { f64::NAN };
         rows.push(LayerRow {
             layer: info.index,
             width: info.width,
@@ -205,25 +295,35 @@ pub fn assemble(
             rank: div.rank,
             kl_bound: kl_bound(d, SIGMA_ZERO_ONE),
             kl_bound_ce: kl_bound(d, clip / 2.0),
-            w1_bound: w1_bound(rho, div.w1.value, clip, div.w1.label_term),
+            kl_vacuous: kl_bound(d, SIGMA_ZERO_ONE) >= 1.0,
+            w1_bound: w1_bound(rho, w1_hi, clip, div.w1.label_term),
+            w1_vacuous: w1_bound(rho, w1_hi, clip, div.w1.label_term) >= clip,
             lipschitz: rho,
             lipschitz_local: rho_local,
-            w1_bound_local: w1_bound(rho_local, div.w1.value, clip, div.w1.label_term),
+            w1_bound_local: w1_bound(rho_local, w1_hi, clip, div.w1.label_term),
             eta,
             eta_product,
             kl_contracted,
             kl_contracted_bound: kl_bound(kl_contracted, SIGMA_ZERO_ONE),
             kl_ratio,
             kl: div.kl,
+            kl_why: div.kl_why,
             w1: div.w1,
             kl_rise,
             mi_ty: div.mi_ty,
             mi_xt: div.mi_xt,
         });
     }
+    let resolved_only = |resolved: bool, v: f64| if resolved { v } else { f64::NAN };
     Bounds {
-        funnel_layer: argmin(rows.iter().map(|r| r.w1_bound)),
-        funnel_layer_local: argmin(rows.iter().map(|r| r.w1_bound_local)),
+        funnel_layer: argmin(
+            rows.iter()
+                .map(|r| resolved_only(r.w1.resolved, r.w1_bound)),
+        ),
+        funnel_layer_local: argmin(
+            rows.iter()
+                .map(|r| resolved_only(r.w1.resolved, r.w1_bound_local)),
+        ),
         w1_min_layer: argmin(rows.iter().map(|r| {
             if r.w1.error.is_some() {
                 f64::NAN
@@ -231,7 +331,11 @@ pub fn assemble(
                 r.w1.value
             }
         })),
-        kl_best_layer: argmin(rows.iter().map(|r| r.kl_bound)),
+        kl_best_layer: argmin(
+            rows.iter()
+                .map(|r| resolved_only(r.kl.resolved, r.kl_bound)),
+        ),
+        alpha,
         rows,
     }
 }
@@ -259,6 +363,7 @@ mod tests {
             kl,
             w1,
             rank: 4,
+            kl_why: String::new(),
             mi_ty: None,
             mi_xt: None,
         }
@@ -280,6 +385,7 @@ mod tests {
             &[f64::NAN; 4],
             5.0,
             Stochastic::Active,
+            0.05,
         );
         let rises: Vec<bool> = b.rows.iter().map(|r| r.kl_rise).collect();
         assert_eq!(rises, [false, true, false, false]);
@@ -327,24 +433,33 @@ mod tests {
             &[1.0; 4],
             5.0,
             Stochastic::Active,
+            0.05,
         );
         let eta: Vec<f64> = b.rows.iter().map(|r| r.eta).collect();
         assert_eq!(eta, [1.0, 0.75, 0.5, 1.0]);
         let prod: Vec<f64> = b.rows.iter().map(|r| r.eta_product).collect();
         assert_eq!(prod, [1.0, 0.75, 0.375, 0.375]);
-        // label 0.1 + Π η · (0.4 − 0.1)
+        // label 0.1 + Π η · (0.5 − 0.1), from the upper end of D_0's interval
         let contracted: Vec<f64> = b.rows.iter().map(|r| r.kl_contracted).collect();
-        for (c, want) in contracted.iter().zip([0.4, 0.325, 0.2125, 0.2125]) {
+        for (c, want) in contracted.iter().zip([0.5, 0.4, 0.25, 0.25]) {
             assert!((c - want).abs() < 1e-12, "{c} vs {want}");
         }
-        assert!((b.rows[1].kl_contracted_bound - (0.325f64 / 2.0).sqrt()).abs() < 1e-12);
+        assert!((b.rows[1].kl_contracted_bound - (0.4f64 / 2.0).sqrt()).abs() < 1e-12);
         // (0.25 − 0.1)/(0.4 − 0.1) = 0.5, (0.1 − 0.1)/(0.15) = 0, then the previous part is 0
         assert!(b.rows[0].kl_ratio.is_nan());
         assert!((b.rows[1].kl_ratio - 0.5).abs() < 1e-12);
         assert_eq!(b.rows[2].kl_ratio, 0.0);
         assert!(b.rows[3].kl_ratio.is_nan());
         // measured with stochastic layers off, the network is deterministic: no contraction
-        let off = assemble(&layers, divs, &[1.0; 4], &[1.0; 4], 5.0, Stochastic::Off);
+        let off = assemble(
+            &layers,
+            divs,
+            &[1.0; 4],
+            &[1.0; 4],
+            5.0,
+            Stochastic::Off,
+            0.05,
+        );
         assert!(off
             .rows
             .iter()
@@ -357,10 +472,67 @@ mod tests {
         assert!((kl_bound(0.08, SIGMA_ZERO_ONE) - 0.2).abs() < 1e-12);
         // clipped CE at c = 4: σ = 2, sqrt(8·D)
         assert!((kl_bound(0.5, 2.0) - 2.0).abs() < 1e-12);
-        assert_eq!(kl_bound(-0.3, 0.5), 0.0);
+        // an upper end ≤ 0 gives no bound, never a clipped 0
+        assert!(kl_bound(-0.3, 0.5).is_nan());
+        assert!(kl_bound(0.0, 0.5).is_nan());
         assert!(kl_bound(f64::NAN, 0.5).is_nan());
         assert!((w1_bound(2.0, 0.25, 5.0, 0.01) - 0.55).abs() < 1e-12);
         assert_eq!(argmin([3.0, f64::NAN, 1.0, 2.0].into_iter()), Some(2));
         assert_eq!(argmin([f64::NAN].into_iter()), None);
+    }
+
+    #[test]
+    fn holm_steps_down_and_stops_at_the_first_failure() {
+        // m = 4 finite: thresholds 0.0125, 0.0167, 0.025, 0.05
+        let p = [0.01, 0.04, f64::NAN, 0.015, 0.03];
+        assert_eq!(holm(&p, 0.05), [true, false, false, true, false]);
+        // m = 2: 0.03 > 0.025 stops at once, although 0.03 < 0.05
+        assert_eq!(holm(&[0.03, 0.03], 0.05), [false, false]);
+        assert_eq!(holm(&[0.02, 0.01], 0.05), [true, true]);
+    }
+
+    /// Bounds come from the upper end of the interval, the headline only from resolved layers,
+    /// and a layer whose interval lies below 0 has no bound (never a clipped 0).
+    #[test]
+    fn headline_layers_are_resolved_and_bounds_use_the_upper_end() {
+        let layers: Vec<LayerInfo> = (0..3).map(layer).collect();
+        let mut divs = vec![
+            div("knn", 0.02, 0.01, 0.03),
+            div("knn", -0.05, -0.08, -0.01),
+            div("knn", 0.5, 0.4, 0.6),
+        ];
+        for (d, p) in divs.iter_mut().zip([0.5, 0.9, 0.01]) {
+            d.kl.p_value = p;
+            d.kl.null_sd = 0.01;
+            d.kl.excess = d.kl.value;
+            d.kl.points_train = 100;
+            d.w1.p_value = p;
+        }
+        let b = assemble(
+            &layers,
+            divs,
+            &[1.0; 3],
+            &[f64::NAN; 3],
+            5.0,
+            Stochastic::Active,
+            0.05,
+        );
+        assert!((b.rows[0].kl_bound - (0.03f64 / 2.0).sqrt()).abs() < 1e-12);
+        assert!(b.rows[1].kl_bound.is_nan() && b.rows[1].kl_bound_ce.is_nan());
+        assert!(b.rows.iter().all(|r| r.kl_bound != 0.0));
+        let resolved: Vec<bool> = b.rows.iter().map(|r| r.kl.resolved).collect();
+        assert_eq!(resolved, [false, false, true]);
+        // layer 0 has the smaller bound but is not resolved: the headline is layer 2
+        assert_eq!(b.kl_best_layer, Some(2));
+        assert_eq!(b.funnel_layer, Some(2));
+        // resolution z_{1−0.05/3}·0.01, and the points that would resolve 0.02
+        let z = crate::calibrate::normal_upper_quantile(0.05 / 3.0);
+        assert!((b.rows[0].kl.resolution - z * 0.01).abs() < 1e-12);
+        let need = (100.0 * (z * 0.01 / 0.02f64).powi(2)).ceil();
+        assert_eq!(b.rows[0].kl.points_needed, need);
+        assert!(b.rows[1].kl.points_needed.is_nan()); // excess ≤ 0: nothing to extrapolate
+                                                      // W1 bound ρ·hi + c·TV = 0.6; vacuous at c = 5 only when ≥ 5
+        assert!((b.rows[2].w1_bound - 0.6).abs() < 1e-12);
+        assert!(!b.rows[2].w1_vacuous);
     }
 }

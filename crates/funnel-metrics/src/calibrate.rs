@@ -1,31 +1,40 @@
-//! Calibration of an estimator on one layer's class pairs: its value, null baseline and
-//! half-sampling interval.
+//! Calibration of an estimator on one layer's class pairs: its value, a **size-matched
+//! permutation null**, a p-value, the null-corrected value (the *excess*) and a bias-aware
+//! interval (DESIGN §2.9).
 //!
-//! The **null baseline** is the same estimator between two disjoint, class-stratified halves of
-//! the test cloud: what the estimator reports when there is no train/test difference (at half
-//! the sample size, so it slightly overstates the floor).
+//! **Null.** Within each class the train and test points are pooled and reassigned at random
+//! to a "train" and a "test" side of the *actual* sizes the estimate used (B permutations).
+//! Under H0 (the train and test laws of the class agree) every reassignment is as likely as
+//! the observed one, so the permutation values are the estimator's distribution at these
+//! sizes when there is no difference: their mean is the estimator's floor (bias) at these
+//! sizes, and p = (1 + #{null ≥ value}) / (1 + B) is an exact p-value. A layer is *resolved*
+//! when its p-value clears Holm's threshold over the layers ([`crate::bounds`]).
 //!
-//! The **CI** comes from B half-samples: within each class, ⌈n/2⌉ points of the train cloud and
-//! ⌈m/2⌉ of the test cloud drawn *without* replacement, the estimator recomputed, and the
-//! interval θ̂ + [q_{α/2} − θ̄*, q_{1−α/2} − θ̄*] (θ̄* the mean of the half-sample values).
-//! Half-samples replace the classic with-replacement bootstrap because duplicated points break
-//! both kNN distances (zero distances) and empirical W1 (fewer distinct points, a higher floor:
-//! a percentile bootstrap interval of W1 can miss its own estimate). Drawing half of n without
-//! replacement has the finite-population factor 1 − ½ = ½, so for a √n-consistent estimator the
-//! spread of the half-sample values around their mean matches the spread of the full estimate;
-//! recentring removes the shift E θ̂_{n/2} − E θ̂_n (the floor grows as n falls). The interval
-//! therefore describes sampling variability at the sample size used; the bias of the estimator
-//! (its floor) is what the null baseline shows. Limitation: the argument assumes the estimator
-//! uses every point; when the exact-W1 cap (`exact_max_per_class`) binds at full size but not
-//! for the halves, the half-sample spread understates the full estimate's by up to √2.
+//! **Spread.** The standard error se of the estimate comes from B' half-samples: within each
+//! class ⌈n/2⌉ train and ⌈m/2⌉ test points without replacement, the estimator recomputed.
+//! Drawing half of n without replacement has the finite-population factor ½, so for a
+//! √n-consistent estimator the half-sample spread matches the spread of the full estimate.
+//!
+//! **Interval.** The estimator's bias under the alternative is unknown; at these sizes it lies,
+//! for the estimators here, between 0 and its bias under the null (the null mean) — W1's floor
+//! shrinks as the clouds separate, a plug-in KL's positive bias likewise. The reported interval
+//! therefore spans both readings: [min(value, excess) − t·se_excess, max(value, excess) + t·se]
+//! with excess = value − null mean, se_excess² = se² + sd_null²/B, and t the Student quantile
+//! with B' − 1 degrees of freedom. Its coverage is not assumed: `funnel selftest` measures it by
+//! simulation per estimator and case, and the tests check it on panel cases.
+//!
+//! Every quantity calibrated here is non-negative, so the interval's lower end is raised to 0
+//! when it falls below (unless its upper end is ≤ 0 too: then it is left as is, and no bound
+//! is made from it). The excess has its own interval, excess ± t·se_excess, not clipped.
 
-use std::borrow::Cow;
 use std::time::Instant;
 
 use funnel_model::derive_seed;
 use rand::seq::index::sample;
+use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 use crate::divergence::{Bias, Estimate};
 use crate::span::Coords;
@@ -49,7 +58,7 @@ struct Combined {
 }
 
 /// Percentile of sorted values with linear interpolation.
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -58,16 +67,18 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-/// The recentred half-sampling interval θ̂ + [q_{α/2} − θ̄*, q_{1−α/2} − θ̄*] of `estimate`
-/// from the half-sample values (sorted in place); NaN when there are none.
-pub(crate) fn recentred_interval(estimate: f64, values: &mut [f64], confidence: f64) -> (f64, f64) {
-    values.sort_by(f64::total_cmp);
-    let alpha = (1.0 - confidence) / 2.0;
-    let center = values.iter().sum::<f64>() / values.len().max(1) as f64;
-    (
-        estimate + percentile(values, alpha) - center,
-        estimate + percentile(values, 1.0 - alpha) - center,
-    )
+/// Mean and sample standard deviation (NaN where undefined).
+pub(crate) fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    if n < 2 {
+        return (mean, f64::NAN);
+    }
+    let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1) as f64;
+    (mean, var.sqrt())
 }
 
 /// ⌈n/2⌉ of `0..n`, without replacement, sorted.
@@ -75,6 +86,83 @@ pub(crate) fn half(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     let mut idx = sample(rng, n, n.div_ceil(2)).into_vec();
     idx.sort_unstable();
     idx
+}
+
+/// The calibration of one value from its half-sample values and its null values: the fields
+/// of [`Estimate`] that describe its error. Shared by the divergences and the MI estimates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Calibration {
+    pub lo: f64,
+    pub hi: f64,
+    pub se: f64,
+    pub null: f64,
+    pub null_sd: f64,
+    pub null_q95: f64,
+    pub p_value: f64,
+    pub permutations: usize,
+    pub excess: f64,
+    pub excess_lo: f64,
+    pub excess_hi: f64,
+    pub resamples: usize,
+}
+
+impl Calibration {
+    /// `resamples`: half-sample values (the spread); `null`: permutation values (the floor).
+    /// Either may be empty: the fields that need it are NaN.
+    pub fn of(value: f64, resamples: &[f64], null: &[f64], confidence: f64) -> Calibration {
+        let (_, se) = mean_sd(resamples);
+        let tail = (1.0 + confidence) / 2.0;
+        let t = if resamples.len() >= 2 {
+            StudentsT::new(0.0, 1.0, (resamples.len() - 1) as f64)
+                .map(|d| d.inverse_cdf(tail))
+                .unwrap_or(f64::NAN)
+        } else {
+            f64::NAN
+        };
+        let (null_mean, null_sd) = mean_sd(null);
+        let mut sorted = null.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let null_q95 = percentile(&sorted, 0.95);
+        let p_value = if null.is_empty() {
+            f64::NAN
+        } else {
+            (1 + null.iter().filter(|&&v| v >= value).count()) as f64 / (1 + null.len()) as f64
+        };
+        let excess = value - null_mean;
+        let null_mean_var = if null.len() >= 2 {
+            null_sd * null_sd / null.len() as f64
+        } else {
+            0.0
+        };
+        let se_excess = (se * se + null_mean_var).sqrt();
+        let (excess_lo, excess_hi) = (excess - t * se_excess, excess + t * se_excess);
+        // an interval needs the spread; without a null it is the plain interval of the value
+        let (lo, hi) = if excess.is_nan() {
+            (value - t * se, value + t * se)
+        } else {
+            (
+                (value - t * se).min(excess_lo),
+                (value + t * se).max(excess_hi),
+            )
+        };
+        // every quantity calibrated here (KL, W1, MI) is ≥ 0: the interval starts at 0 at the
+        // lowest (it is still empty of meaning, and left as is, when its upper end is ≤ 0)
+        let lo = if hi > 0.0 { lo.max(0.0) } else { lo };
+        Calibration {
+            lo,
+            hi,
+            se,
+            null: null_mean,
+            null_sd,
+            null_q95,
+            p_value,
+            permutations: null.len(),
+            excess,
+            excess_lo,
+            excess_hi,
+            resamples: resamples.len(),
+        }
+    }
 }
 
 /// The estimator applied to one class pair (class, train, test): value, dimensions used, ties,
@@ -87,14 +175,9 @@ pub(crate) type ClassFn<'a> = dyn FnMut(
     ) -> Result<(f64, usize, usize, (usize, usize)), EstimateError>
     + 'a;
 
-/// One class's inputs to an estimator call: class, weight, train and test coordinates
-/// (borrowed for the full clouds, owned for the halves and half-samples: a wide layer's
-/// coordinates are hundreds of MB, so the full clouds are never copied).
-type Pair<'a> = (usize, f64, Cow<'a, Coords>, Cow<'a, Coords>);
-
-/// Σ_y w_y·f(P_y, Q_y) over the class pairs.
-fn combine(
-    pairs: &[Pair<'_>],
+/// Σ_y w_y·f(P_y, Q_y) over the class pairs (class, weight, train, test).
+fn combine<'a>(
+    pairs: impl Iterator<Item = (usize, f64, &'a Coords, &'a Coords)>,
     f: &mut ClassFn<'_>,
     rng: &mut ChaCha8Rng,
 ) -> Result<Combined, EstimateError> {
@@ -106,10 +189,10 @@ fn combine(
     };
     for (class, w, p, q) in pairs {
         let in_class = |e: EstimateError| EstimateError::InClass {
-            class: *class,
+            class,
             source: Box::new(e),
         };
-        let (v, dims, ties, (np, nq)) = f(*class, p, q, rng).map_err(in_class)?;
+        let (v, dims, ties, (np, nq)) = f(class, p, q, rng).map_err(in_class)?;
         // an overflow inside an estimator (coordinates near the f32 range, projections or
         // distances beyond it) is an error, not a NaN or ∞ reported as a value (found by
         // `cargo fuzz run estimators`: sliced W1 of points near ±3e38 gave NaN)
@@ -127,13 +210,18 @@ fn combine(
     Ok(out)
 }
 
-/// Runs one estimator with its null baseline and half-sampling interval.
-#[allow(clippy::too_many_arguments)]
+/// The train and test points of one class stacked (train rows first).
+fn pooled(c: &ClassPair) -> Coords {
+    let mut data = Vec::with_capacity((c.train.n + c.test.n) * c.train.d);
+    data.extend_from_slice(&c.train.data);
+    data.extend_from_slice(&c.test.data);
+    Coords::new(data, c.train.n + c.test.n, c.train.d)
+}
+
+/// Runs one estimator with its size-matched permutation null and half-sample spread.
 pub(crate) fn calibrate(
     classes: &[ClassPair],
     label_term: f64,
-    null_label_term: f64,
-    halves: &[(Vec<usize>, Vec<usize>)],
     spec: &MetricsSpec,
     name: String,
     bias: Bias,
@@ -142,21 +230,17 @@ pub(crate) fn calibrate(
 ) -> Estimate {
     let start = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "value"));
-    let main: Vec<Pair> = classes
-        .iter()
-        .map(|c| {
-            (
-                c.class,
-                c.weight,
-                Cow::Borrowed(&c.train),
-                Cow::Borrowed(&c.test),
-            )
-        })
-        .collect();
-    let value = match combine(&main, f, &mut rng) {
+    let value = match combine(
+        classes
+            .iter()
+            .map(|c| (c.class, c.weight, &c.train, &c.test)),
+        f,
+        &mut rng,
+    ) {
         Ok(v) => v,
         Err(e) => return Estimate::failed(name, bias, e.to_string()),
     };
+    let estimate = label_term + value.value;
     let mut notes = Vec::new();
     if value.ties > 0 {
         notes.push(format!(
@@ -164,49 +248,68 @@ pub(crate) fn calibrate(
             value.ties
         ));
     }
-    // null baseline: halves of the test cloud, weighted by the first half's class shares
-    let mut null_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "null"));
-    let a_total: usize = halves.iter().map(|h| h.0.len()).sum();
-    let null_pairs: Vec<Pair> = classes
-        .iter()
-        .zip(halves)
-        .map(|(c, (a, b))| {
-            let w = a.len() as f64 / a_total.max(1) as f64;
-            (
-                c.class,
-                w,
-                Cow::Owned(c.test.select(a)),
-                Cow::Owned(c.test.select(b)),
-            )
-        })
-        .collect();
-    let null = match combine(&null_pairs, f, &mut null_rng) {
-        Ok(v) => null_label_term + v.value,
-        Err(e) => {
-            notes.push(format!("no null baseline: {e}"));
-            f64::NAN
-        }
+    // size-matched permutation null: pool each class, reassign at the actual sizes
+    let mut null_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "permutation"));
+    let pools: Vec<Coords> = if spec.permutations > 0 {
+        classes.iter().map(pooled).collect()
+    } else {
+        Vec::new()
     };
-    // half-sampling interval
+    let mut null_values = Vec::with_capacity(spec.permutations);
+    let mut null_failures = 0;
+    for _ in 0..spec.permutations {
+        let sides: Vec<(Coords, Coords)> = classes
+            .iter()
+            .zip(&pools)
+            .map(|(c, pool)| {
+                let mut idx: Vec<usize> = (0..pool.n).collect();
+                idx.shuffle(&mut null_rng);
+                (
+                    pool.select(&idx[..c.train.n]),
+                    pool.select(&idx[c.train.n..]),
+                )
+            })
+            .collect();
+        match combine(
+            classes
+                .iter()
+                .zip(&sides)
+                .map(|(c, (p, q))| (c.class, c.weight, p, q)),
+            f,
+            &mut null_rng,
+        ) {
+            Ok(v) => null_values.push(label_term + v.value),
+            Err(_) => null_failures += 1,
+        }
+    }
+    if null_failures > 0 {
+        notes.push(format!(
+            "{null_failures} of {} permutations failed",
+            spec.permutations
+        ));
+    }
+    // half-sample spread
     let mut boot_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "bootstrap"));
     let mut values = Vec::with_capacity(spec.bootstrap);
     let mut failures = 0;
     for _ in 0..spec.bootstrap {
-        let pairs: Vec<Pair> = classes
+        let halves: Vec<(Coords, Coords)> = classes
             .iter()
             .map(|c| {
                 let ip = half(c.train.n, &mut boot_rng);
                 let iq = half(c.test.n, &mut boot_rng);
-                (
-                    c.class,
-                    c.weight,
-                    Cow::Owned(c.train.select(&ip)),
-                    Cow::Owned(c.test.select(&iq)),
-                )
+                (c.train.select(&ip), c.test.select(&iq))
             })
             .collect();
-        match combine(&pairs, f, &mut boot_rng) {
-            Ok(v) => values.push(v.value),
+        match combine(
+            classes
+                .iter()
+                .zip(&halves)
+                .map(|(c, (p, q))| (c.class, c.weight, p, q)),
+            f,
+            &mut boot_rng,
+        ) {
+            Ok(v) => values.push(label_term + v.value),
             Err(_) => failures += 1,
         }
     }
@@ -216,22 +319,57 @@ pub(crate) fn calibrate(
             spec.bootstrap
         ));
     }
-    let estimate = label_term + value.value;
-    let (lo, hi) = recentred_interval(estimate, &mut values, spec.confidence);
+    let cal = Calibration::of(estimate, &values, &null_values, spec.confidence);
     Estimate {
         value: estimate,
-        lo,
-        hi,
-        null,
         estimator: name,
         bias,
         points_train: value.points.0,
         points_test: value.points.1,
         dims: value.dims,
-        resamples: values.len(),
         label_term,
         seconds: start.elapsed().as_secs_f64(),
         notes,
         error: None,
+        ..Estimate::calibrated(cal)
+    }
+}
+
+/// z such that P(N(0,1) > z) = tail.
+pub(crate) fn normal_upper_quantile(tail: f64) -> f64 {
+    Normal::new(0.0, 1.0)
+        .map(|d| d.inverse_cdf(1.0 - tail))
+        .unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibration_fields_follow_their_definitions() {
+        // null values 0..=9 (mean 4.5), value 8.5: one null value (9) ≥ 8.5 → p = 2/11
+        let null: Vec<f64> = (0..10).map(f64::from).collect();
+        let halves = [8.0, 9.0, 8.5, 8.5];
+        let c = Calibration::of(8.5, &halves, &null, 0.95);
+        assert!((c.null - 4.5).abs() < 1e-12);
+        assert!((c.p_value - 2.0 / 11.0).abs() < 1e-12);
+        assert!((c.excess - 4.0).abs() < 1e-12);
+        let se = (0.5f64 / 3.0).sqrt();
+        assert!((c.se - se).abs() < 1e-12);
+        let t = StudentsT::new(0.0, 1.0, 3.0).unwrap().inverse_cdf(0.975);
+        let se_excess = (se * se + c.null_sd * c.null_sd / 10.0).sqrt();
+        assert!((c.excess_lo - (4.0 - t * se_excess)).abs() < 1e-12);
+        // the interval spans the raw value's and the excess's readings
+        assert!((c.lo - c.excess_lo).abs() < 1e-12);
+        assert!((c.hi - (8.5 + t * se)).abs() < 1e-12);
+        assert!((c.null_q95 - 8.55).abs() < 1e-12);
+        // a value above every null value has the smallest p a permutation test can give
+        let c = Calibration::of(100.0, &halves, &null, 0.95);
+        assert!((c.p_value - 1.0 / 11.0).abs() < 1e-12);
+        // no null: NaN null fields, and the plain interval of the value
+        let c = Calibration::of(1.0, &halves, &[], 0.95);
+        assert!(c.null.is_nan() && c.p_value.is_nan() && c.excess.is_nan());
+        assert!((c.hi - (1.0 + t * se)).abs() < 1e-12);
     }
 }

@@ -17,8 +17,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::calibrate::{calibrate, ClassPair};
-use crate::cloud::{stratified_halves, Cloud};
+use crate::calibrate::{calibrate, Calibration, ClassPair};
+use crate::cloud::Cloud;
 use crate::kl::{self, categorical};
 use crate::sinkhorn::{sinkhorn, SinkhornSettings};
 use crate::smoothed::smoothed_kl;
@@ -41,19 +41,54 @@ pub enum Bias {
     UpperBound,
 }
 
-/// One calibrated divergence of one layer.
+/// One calibrated divergence of one layer (see [`crate::calibrate`] for each field's method).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Estimate {
     #[serde(deserialize_with = "crate::nan_if_null")]
     pub value: f64,
-    /// Half-sampling interval (NaN when `bootstrap = 0` or no resample succeeded).
+    /// The interval of the divergence: [min(value, excess) − t·se_excess, max(value, excess) +
+    /// t·se], NaN when there are no resamples. Its coverage is measured by `funnel selftest`.
     #[serde(deserialize_with = "crate::nan_if_null")]
     pub lo: f64,
     #[serde(deserialize_with = "crate::nan_if_null")]
     pub hi: f64,
-    /// The estimator between two halves of the test cloud.
+    /// Standard error of the value, from the half-samples.
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub se: f64,
+    /// Mean of the size-matched permutation null: the estimator's value at these sizes when
+    /// train and test agree (its floor).
     #[serde(deserialize_with = "crate::nan_if_null")]
     pub null: f64,
+    /// Standard deviation and 95% quantile of the permutation null.
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub null_sd: f64,
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub null_q95: f64,
+    /// (1 + #{null ≥ value}) / (1 + permutations).
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub p_value: f64,
+    /// Permutations that produced a null value.
+    #[serde(default)]
+    pub permutations: usize,
+    /// value − null: the null-corrected (debiased) value, with its interval.
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub excess: f64,
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub excess_lo: f64,
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub excess_hi: f64,
+    /// Whether the p-value clears Holm's threshold over the layers (set by
+    /// [`crate::bounds::assemble`]; false until then).
+    #[serde(default)]
+    pub resolved: bool,
+    /// The smallest excess this layer could resolve at these sizes: z_{1−α/m}·sd_null, with m
+    /// the layers tested (set by [`crate::bounds::assemble`]).
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub resolution: f64,
+    /// Roughly the points per side that would resolve the measured excess, assuming the null's
+    /// spread falls as 1/√n (NaN when resolved, or when the excess is ≤ 0).
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub points_needed: f64,
     pub estimator: String,
     pub bias: Bias,
     /// Points used per side, summed over classes.
@@ -74,30 +109,61 @@ pub struct Estimate {
     pub error: Option<String>,
 }
 
+fn nan() -> f64 {
+    f64::NAN
+}
+
 impl Estimate {
     pub(crate) fn failed(estimator: String, bias: Bias, error: String) -> Self {
         Estimate {
             value: f64::NAN,
-            lo: f64::NAN,
-            hi: f64::NAN,
-            null: f64::NAN,
             estimator,
             bias,
             points_train: 0,
             points_test: 0,
             dims: 0,
-            resamples: 0,
             label_term: f64::NAN,
             seconds: 0.0,
             notes: Vec::new(),
             error: Some(error),
+            ..Estimate::calibrated(Calibration::of(f64::NAN, &[], &[], 0.95))
         }
     }
 
-    /// Whether the interval lies above both the null baseline and zero (both divergences are
-    /// non-negative): a train/test difference the estimator resolves.
-    pub fn resolved(&self) -> bool {
-        self.lo > self.null && self.lo > 0.0
+    /// An estimate with the error fields of `cal`; the caller fills in the rest.
+    pub fn calibrated(cal: Calibration) -> Self {
+        Estimate {
+            value: f64::NAN,
+            lo: cal.lo,
+            hi: cal.hi,
+            se: cal.se,
+            null: cal.null,
+            null_sd: cal.null_sd,
+            null_q95: cal.null_q95,
+            p_value: cal.p_value,
+            permutations: cal.permutations,
+            excess: cal.excess,
+            excess_lo: cal.excess_lo,
+            excess_hi: cal.excess_hi,
+            resolved: false,
+            resolution: f64::NAN,
+            points_needed: f64::NAN,
+            estimator: String::new(),
+            bias: Bias::Estimate,
+            points_train: 0,
+            points_test: 0,
+            dims: 0,
+            resamples: cal.resamples,
+            label_term: f64::NAN,
+            seconds: 0.0,
+            notes: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Whether the estimate has a value.
+    pub fn ok(&self) -> bool {
+        self.error.is_none() && self.value.is_finite()
     }
 }
 
@@ -108,6 +174,9 @@ pub struct LayerDivergence {
     pub w1: Estimate,
     /// Rank of the layer's cloud (largest per-class span rank).
     pub rank: usize,
+    /// Why this KL estimator was used on the layer (`auto`'s rule, or "as configured").
+    #[serde(default)]
+    pub kl_why: String,
     /// I(T_l; Y) and I(X; T_l) ([`crate::mi`]), filled in by the caller when measured.
     pub mi_ty: Option<Estimate>,
     pub mi_xt: Option<Estimate>,
@@ -133,17 +202,34 @@ pub struct LayerContext<'a> {
     /// `auto` keeps kNN at every rank. `false` for linear layers, the input and the logits,
     /// and for clouds of unknown origin.
     pub nonlinear: bool,
+    /// The layer applies Dropout or DropConnect masks at measurement: its cloud has atoms and
+    /// exact zeros, on which a Gaussian fit is meaningless, so `auto` keeps kNN at every rank.
+    pub masked: bool,
 }
 
 /// The KL estimator `spec.kl` stands for on a layer of span rank `rank`: `auto` is `smoothed`
 /// on a layer with Gaussian noise of its own, `knn` at rank ≤ [`AUTO_KNN_MAX_RANK`] or on a
-/// non-linear layer, `gaussian` otherwise (see `funnel selftest`).
+/// non-linear or masked (Dropout, DropConnect) layer, `gaussian` otherwise (see `funnel
+/// selftest`).
 pub fn resolve_kl(spec: &MetricsSpec, rank: usize, noisy: bool, nonlinear: bool) -> KlEstimator {
+    resolve_kl_why(spec, rank, noisy, nonlinear, false).0
+}
+
+/// [`resolve_kl`] with masked layers, and the reason for the choice (for the run header).
+pub fn resolve_kl_why(
+    spec: &MetricsSpec,
+    rank: usize,
+    noisy: bool,
+    nonlinear: bool,
+    masked: bool,
+) -> (KlEstimator, &'static str) {
     match spec.kl {
-        KlEstimator::Auto if noisy => KlEstimator::Smoothed,
-        KlEstimator::Auto if rank <= AUTO_KNN_MAX_RANK || nonlinear => KlEstimator::Knn,
-        KlEstimator::Auto => KlEstimator::Gaussian,
-        other => other,
+        KlEstimator::Auto if noisy => (KlEstimator::Smoothed, "Gaussian noise of its own"),
+        KlEstimator::Auto if masked => (KlEstimator::Knn, "dropout masks: atoms and zeros"),
+        KlEstimator::Auto if nonlinear => (KlEstimator::Knn, "non-linear: not Gaussian"),
+        KlEstimator::Auto if rank <= AUTO_KNN_MAX_RANK => (KlEstimator::Knn, "rank ≤ 8"),
+        KlEstimator::Auto => (KlEstimator::Gaussian, "linear, rank > 8"),
+        other => (other, "as configured"),
     }
 }
 
@@ -165,6 +251,7 @@ pub fn layer_divergence(
         kl: Estimate::failed(spec.kl_name(), Bias::Estimate, msg.clone()),
         w1: Estimate::failed(w1_name.clone(), w1_bias, msg),
         rank: 0,
+        kl_why: String::new(),
         mi_ty: None,
         mi_xt: None,
     };
@@ -265,24 +352,8 @@ pub fn layer_divergence(
             .zip(&pi_te)
             .map(|(a, b)| (a - b).abs())
             .sum::<f64>();
-    // stratified halves of each class's test points (indices into `ClassPair::test`)
-    let mut half_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "halves"));
-    let halves: Vec<(Vec<usize>, Vec<usize>)> = classes
-        .iter()
-        .map(|c| {
-            let labels = vec![0usize; c.test.n];
-            stratified_halves(&labels, 1, &mut half_rng)
-        })
-        .collect();
-    let counts_a: Vec<f64> = halves.iter().map(|h| h.0.len() as f64).collect();
-    let counts_b: Vec<f64> = halves.iter().map(|h| h.1.len() as f64).collect();
-    let (sa, sb) = (counts_a.iter().sum::<f64>(), counts_b.iter().sum::<f64>());
-    let pa: Vec<f64> = counts_a.iter().map(|c| c / sa).collect();
-    let pb: Vec<f64> = counts_b.iter().map(|c| c / sb).collect();
-    let null_label_kl = categorical(&pa, &pb).unwrap_or(f64::INFINITY);
-
     let k = spec.k;
-    let kl_kind = resolve_kl(spec, rank, noisy, layer.nonlinear);
+    let (kl_kind, kl_why) = resolve_kl_why(spec, rank, noisy, layer.nonlinear, layer.masked);
     let beta = noise.map(|n| n.beta).or(spec.beta);
     let kl_name = MetricsSpec {
         kl: kl_kind,
@@ -294,6 +365,44 @@ pub fn layer_divergence(
         (KlEstimator::Smoothed, Some(pre)) => pre,
         (KlEstimator::KnnAtoms, _) => &raw_classes,
         _ => &classes,
+    };
+    // kNN KL at unequal sizes carries a bias (1 − d/d_int)·ln(m/(n−1)) wherever the cloud's
+    // intrinsic dimension d_int is below the dimension d it is measured in (−7 nats at 200 vs
+    // 2000 points in a 2-d manifold of R^8): the kNN estimators work at equal sizes per class,
+    // the larger side subsampled (seeded); value, null and half-samples all see those sizes
+    let equalized: Vec<ClassPair>;
+    let mut kl_notes = Vec::new();
+    let kl_classes = if matches!(kl_kind, KlEstimator::Knn | KlEstimator::KnnAtoms)
+        && kl_classes.iter().any(|c| c.train.n != c.test.n)
+    {
+        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "equal-sizes"));
+        equalized = kl_classes
+            .iter()
+            .map(|c| {
+                let n = c.train.n.min(c.test.n);
+                let take = |x: &Coords, rng: &mut ChaCha8Rng| {
+                    if x.n == n {
+                        x.clone()
+                    } else {
+                        let mut idx = rand::seq::index::sample(rng, x.n, n).into_vec();
+                        idx.sort_unstable();
+                        x.select(&idx)
+                    }
+                };
+                ClassPair {
+                    class: c.class,
+                    weight: c.weight,
+                    train: take(&c.train, &mut rng),
+                    test: take(&c.test, &mut rng),
+                }
+            })
+            .collect();
+        kl_notes.push(
+            "kNN KL at equal sizes per class: the larger side was subsampled (unequal sizes bias kNN KL on clouds of low intrinsic dimension)".to_string(),
+        );
+        &equalized
+    } else {
+        kl_classes
     };
     let draws = spec.mc_draws;
     // Gaussian KL: one dimension per class for the value, the null and every half-sample, well
@@ -307,8 +416,6 @@ pub fn layer_divergence(
     let mut kl = calibrate(
         kl_classes,
         label_kl,
-        null_label_kl,
-        &halves,
         spec,
         kl_name,
         Bias::Estimate,
@@ -330,6 +437,7 @@ pub fn layer_divergence(
             Ok((v.value, v.dims, v.ties, (p.n, q.n)))
         },
     );
+    kl.notes.extend(kl_notes);
     let cap = spec.exact_max_per_class;
     let sinkhorn_settings = SinkhornSettings {
         epsilon: spec.sinkhorn_epsilon,
@@ -343,8 +451,6 @@ pub fn layer_divergence(
     let mut w1 = calibrate(
         &classes,
         0.0,
-        0.0,
-        &halves,
         spec,
         w1_name,
         w1_bias,
@@ -389,6 +495,7 @@ pub fn layer_divergence(
         kl,
         w1,
         rank,
+        kl_why: kl_why.to_string(),
         mi_ty: None,
         mi_xt: None,
     }

@@ -2,8 +2,8 @@
 //!
 //! * **I(T_l; Y)** = Σ_y π_y·D(P_{T|y} ‖ P_T) on the training cloud, with the layer's KL
 //!   estimator (kNN with the point itself excluded from both neighbour searches, Gaussian, or
-//!   smoothed on noisy layers). Null baseline: the same estimator after a seeded permutation
-//!   of the labels, where the true value is 0.
+//!   smoothed on noisy layers). Null: the same estimator after B seeded permutations of the
+//!   labels (same class sizes, so the same sizes as the estimate), where the true value is 0.
 //! * **I(X; T_l)** = h(T_l) − h(T_l | X) for a layer T_l = S_l + βZ with Gaussian noise: both
 //!   entropies are of Gaussian mixtures (the sample-propagation estimator of Goldfeld et al.
 //!   2019). h(T_l) mixes N(s, β²I) over every captured pre-noise point s; h(T_l | X = x) mixes
@@ -11,8 +11,8 @@
 //!   draws per input; one suffices when no noise lies upstream). There is no natural null
 //!   (it is a difference of two entropy estimates), so `null` is NaN.
 //!
-//! Both carry the recentred half-sampling interval of [`crate::calibrate`], over half-samples
-//! of the examples (stratified by class for I(T; Y)).
+//! Both carry the interval of [`crate::calibrate::Calibration`], with the spread from
+//! half-samples of the examples (stratified by class for I(T; Y)).
 
 use std::time::Instant;
 
@@ -22,7 +22,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::calibrate::{half, recentred_interval};
+use crate::calibrate::{half, Calibration};
 use crate::cloud::{class_indices, Cloud};
 use crate::divergence::{resolve_kl, Bias, Estimate};
 use crate::kl;
@@ -164,6 +164,9 @@ fn gaussian_class_mi(
     Ok(total)
 }
 
+/// Label permutations of the I(T; Y) null, at most.
+pub const MI_PERMUTATIONS: usize = 19;
+
 /// I(T; Y) of one layer's training cloud. `noise` = (pre-noise cloud, β) for a layer with
 /// Gaussian noise, whose `auto` estimator is the smoothed KL; `nonlinear` as in
 /// [`crate::LayerContext`].
@@ -209,16 +212,25 @@ pub fn label_information(
         Err(e) => return fail(e.to_string()),
     };
     let mut notes = Vec::new();
-    // null: permuted labels (the same class sizes, no dependence on T)
-    let mut shuffled = cloud.labels.clone();
-    shuffled.shuffle(&mut rng);
-    let null = match label_mi(&all, &shuffled, k, kind, beta, spec, &mut rng, device) {
-        Ok(v) => v,
-        Err(e) => {
-            notes.push(format!("no null baseline: {e}"));
-            f64::NAN
+    // null: permuted labels (the same class sizes, no dependence on T), at the same sizes;
+    // each permutation is a whole MI estimate (k + 1 KL estimates), so at most
+    // MI_PERMUTATIONS of them: the p-value's floor is then 1/20
+    let permutations = spec.permutations.min(MI_PERMUTATIONS);
+    let mut nulls = Vec::with_capacity(permutations);
+    let mut null_failures = 0;
+    for _ in 0..permutations {
+        let mut shuffled = cloud.labels.clone();
+        shuffled.shuffle(&mut rng);
+        match label_mi(&all, &shuffled, k, kind, beta, spec, &mut rng, device) {
+            Ok(v) => nulls.push(v),
+            Err(_) => null_failures += 1,
         }
-    };
+    }
+    if null_failures > 0 {
+        notes.push(format!(
+            "{null_failures} of {permutations} label permutations failed"
+        ));
+    }
     let classes = class_indices(&cloud.labels, k);
     let mut values = Vec::with_capacity(spec.bootstrap);
     let mut failures = 0;
@@ -248,22 +260,18 @@ pub fn label_information(
             spec.bootstrap
         ));
     }
-    let (lo, hi) = recentred_interval(value, &mut values, spec.confidence);
     Estimate {
         value,
-        lo,
-        hi,
-        null,
         estimator: name,
         bias: Bias::Estimate,
         points_train: all.n,
         points_test: 0,
         dims: all.d,
-        resamples: values.len(),
         label_term: 0.0,
         seconds: start.elapsed().as_secs_f64(),
         notes,
         error: None,
+        ..Estimate::calibrated(Calibration::of(value, &values, &nulls, spec.confidence))
     }
 }
 
@@ -323,23 +331,19 @@ pub fn input_information(
             values.push(v);
         }
     }
-    let (lo, hi) = recentred_interval(value, &mut values, spec.confidence);
     Estimate {
         value,
-        lo,
-        hi,
-        null: f64::NAN,
         estimator: name,
         bias: Bias::Estimate,
         points_train: inputs,
         points_test: 0,
         dims: all.d,
-        resamples: values.len(),
         label_term: 0.0,
         seconds: start.elapsed().as_secs_f64(),
         notes: vec![
             "no null baseline: I(X;T) is a difference of two mixture-entropy estimates".into(),
         ],
         error: None,
+        ..Estimate::calibrated(Calibration::of(value, &values, &[], spec.confidence))
     }
 }

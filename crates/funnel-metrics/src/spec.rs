@@ -69,6 +69,10 @@ pub struct MetricsSpec {
     /// Half-sample resamples for the confidence intervals (0 disables them); see
     /// [`crate::calibrate`] for why half-samples replace the with-replacement bootstrap.
     pub bootstrap: usize,
+    /// Permutations of the size-matched null (0 disables the null, its p-value and the
+    /// resolution). A layer can be resolved only when 1/(1 + permutations) clears Holm's
+    /// first threshold (1 − confidence)/layers: 99 resolves up to 5 layers at 95%.
+    pub permutations: usize,
     /// Coverage of the interval.
     pub confidence: f64,
     /// The clip c of the clipped cross-entropy (its range, for the KL bound: σ = c/2).
@@ -96,6 +100,7 @@ impl Default for MetricsSpec {
             sliced_directions: 128,
             max_points: 2000,
             bootstrap: 30,
+            permutations: 99,
             confidence: 0.95,
             ce_clip: 5.0,
             stochastic_layers: Stochastic::Active,
@@ -188,6 +193,12 @@ impl MetricsSpec {
             return Err((
                 "bootstrap",
                 format!("at most 10000 resamples, got {}", self.bootstrap),
+            ));
+        }
+        if self.permutations > 100_000 {
+            return Err((
+                "permutations",
+                format!("at most 100000 permutations, got {}", self.permutations),
             ));
         }
         if !(self.confidence > 0.0 && self.confidence < 1.0) {

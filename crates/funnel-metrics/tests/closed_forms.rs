@@ -241,6 +241,7 @@ fn spec(kl: KlEstimator, w1: W1Estimator, bootstrap: usize) -> MetricsSpec {
         kl,
         w1,
         bootstrap,
+        permutations: 19,
         ..MetricsSpec::default()
     }
 }

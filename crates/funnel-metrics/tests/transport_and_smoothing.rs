@@ -132,6 +132,7 @@ mod information {
         MetricsSpec {
             kl,
             bootstrap: 8,
+            permutations: 19,
             ..MetricsSpec::default()
         }
     }
@@ -245,6 +246,7 @@ mod degenerate {
             beta: Some(0.5),
             w1: W1Estimator::Sinkhorn,
             bootstrap: 4,
+            permutations: 9,
             ..MetricsSpec::default()
         }
     }
@@ -317,6 +319,7 @@ mod degenerate {
             LayerContext {
                 noise: Some(noise),
                 nonlinear: false,
+                masked: false,
             },
             &dev,
             1,

@@ -44,6 +44,9 @@ pub struct EstimateArgs {
     /// Half-sample resamples for the confidence interval (0: none) [default: 30].
     #[arg(long)]
     pub bootstrap: Option<usize>,
+    /// Permutations of the size-matched null (0: none) [default: 99].
+    #[arg(long)]
+    pub permutations: Option<usize>,
     /// Points used per side at most (a seeded random subsample) [default: 2000].
     #[arg(long)]
     pub max_points: Option<usize>,
@@ -56,7 +59,7 @@ pub struct EstimateArgs {
     /// Random directions of the sliced W1 [default: 128].
     #[arg(long)]
     pub directions: Option<usize>,
-    /// Seed of the subsample, the null baseline's halves and the interval.
+    /// Seed of the subsample, the permutations of the null and the half-samples.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Print one JSON object instead of the table.
@@ -75,7 +78,7 @@ fn parse_variant<T: DeserializeOwned>(s: &str) -> Result<T, String> {
 /// The command-line flag behind a `MetricsSpec` key.
 fn flag(key: &str) -> String {
     match key {
-        "k" | "beta" | "bootstrap" => format!("--{key}"),
+        "k" | "beta" | "bootstrap" | "permutations" => format!("--{key}"),
         "max_points" => "--max-points".into(),
         "exact_max_per_class" => "--exact-max".into(),
         "sinkhorn_epsilon" => "--sinkhorn-epsilon".into(),
@@ -107,7 +110,17 @@ struct EstimateJson<'a> {
     value: f64,
     lo: f64,
     hi: f64,
+    /// Mean, sd and 95% quantile of the size-matched permutation null, and the p-value.
     null: f64,
+    null_sd: f64,
+    null_q95: f64,
+    p_value: f64,
+    permutations: usize,
+    /// value − null mean, with its interval.
+    excess: f64,
+    excess_lo: f64,
+    excess_hi: f64,
+    se: f64,
     estimator: &'a str,
     /// Points the estimator used per side.
     points: PerSide,
@@ -136,6 +149,14 @@ impl<'a> From<&'a Estimate> for EstimateJson<'a> {
             lo: e.lo,
             hi: e.hi,
             null: e.null,
+            null_sd: e.null_sd,
+            null_q95: e.null_q95,
+            p_value: e.p_value,
+            permutations: e.permutations,
+            excess: e.excess,
+            excess_lo: e.excess_lo,
+            excess_hi: e.excess_hi,
+            se: e.se,
             estimator: &e.estimator,
             points: PerSide {
                 p: e.points_train,
@@ -190,6 +211,9 @@ pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
     }
     if let Some(b) = args.bootstrap {
         spec.bootstrap = b;
+    }
+    if let Some(b) = args.permutations {
+        spec.permutations = b;
     }
     if let Some(m) = args.max_points {
         spec.max_points = m;
@@ -302,6 +326,8 @@ fn table(o: &Output) -> String {
         "value",
         &format!("{pct}% CI"),
         "null",
+        "excess",
+        "p",
         "estimator",
         "kind",
         "points P/Q",
@@ -322,6 +348,8 @@ fn table(o: &Output) -> String {
             num(e.value),
             ci,
             num(e.null),
+            num(e.excess),
+            num(e.p_value),
             e.estimator.into(),
             if e.error.is_some() {
                 "failed".into()
@@ -343,7 +371,7 @@ fn table(o: &Output) -> String {
         })
         .collect();
     let mut s = format!(
-        "funnel estimate · P {}: {} × {} ({} used) · Q {}: {} × {} ({} used) · seed {} · CI from {} half-samples\n\n",
+        "funnel estimate · P {}: {} × {} ({} used) · Q {}: {} × {} ({} used) · seed {} · se from {} half-samples\n\n",
         o.p.path.display(),
         o.p.n,
         o.p.dims,
@@ -361,7 +389,7 @@ fn table(o: &Output) -> String {
             .zip(&widths)
             .enumerate()
             .map(|(c, (cell, w))| {
-                if c == 0 || c == 4 || c == 5 {
+                if c == 0 || c == 6 || c == 7 {
                     format!("{cell:<w$}", w = *w)
                 } else {
                     format!("{cell:>w$}", w = *w)
@@ -384,7 +412,7 @@ fn table(o: &Output) -> String {
         }
     }
     s.push_str(
-        "· null: the same estimator between two halves of Q (its value when P = Q); CI: recentred half-sampling",
+        "· null: mean of the same estimator after pooling P and Q and reassigning the points at random at the sizes used (permutations); p = (1 + #{null ≥ value})/(1 + permutations); excess = value − null\n· interval: [min(value, excess) − t·se, max(value, excess) + t·se], se from half-samples (coverage measured by funnel selftest)",
     );
     s
 }

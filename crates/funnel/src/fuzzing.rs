@@ -421,6 +421,9 @@ pub fn estimators(data: &[u8]) -> Result<(), String> {
         confidence: u.pick(&[0.95, 0.5, 1e-9, 0.999_999]),
         ..MetricsSpec::default()
     };
+    // as many permutations as half-samples (0–3): no new input byte, so the corpus keeps
+    // decoding to the same settings
+    spec.permutations = spec.bootstrap;
     if !as_layer && spec.kl == KlEstimator::Smoothed && spec.beta.is_none() {
         spec.beta = Some(1.0); // `funnel estimate` refuses smoothed without --beta
     }
@@ -482,6 +485,7 @@ pub fn estimators(data: &[u8]) -> Result<(), String> {
             test_pre: &q_pre,
         }),
         nonlinear: mode & 1 == 1,
+        masked: mode & 2 == 2,
     };
     let div = layer_divergence(&p, &q, &spec, context, &device, seed);
     check("KL", &div.kl);

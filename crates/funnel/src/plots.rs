@@ -700,7 +700,7 @@ fn layers_figure(s: &Summary) -> Res<Figure> {
     let clip = m.map_or(f64::NAN, |m| m.ce_clip);
     let funnel = s.funnel_layer.map(|l| {
         Series::other(
-            format!("funnel: layer {l} (smallest W1 bound)"),
+            format!("funnel: layer {l} (smallest W1 bound, resolved layers)"),
             RED_,
             Kind::VLine(l as f64),
         )
@@ -720,7 +720,12 @@ fn layers_figure(s: &Summary) -> Res<Figure> {
                 Kind::Band(band(|r| (r.kl.lo, r.kl.hi))),
             ),
             Series::line("KL estimate D_l", BLUE_, pts(|r| r.kl.value)),
-            Series::dashed("null (test half vs half)", GREY, pts(|r| r.kl.null)),
+            Series::dashed("size-matched null: mean", GREY, pts(|r| r.kl.null)),
+            Series::dashed(
+                "null: 95% quantile",
+                RGBColor(190, 190, 190),
+                pts(|r| r.kl.null_q95),
+            ),
             Series::other(
                 "",
                 RGBColor(170, 170, 170),
@@ -739,7 +744,12 @@ fn layers_figure(s: &Summary) -> Res<Figure> {
             Kind::Band(band(|r| (r.w1.lo, r.w1.hi))),
         ),
         Series::line("W1 estimate W_l", ORANGE, pts(|r| r.w1.value)),
-        Series::dashed("null (sampling floor)", GREY, pts(|r| r.w1.null)),
+        Series::dashed("size-matched null: mean (floor)", GREY, pts(|r| r.w1.null)),
+        Series::dashed(
+            "null: 95% quantile",
+            RGBColor(190, 190, 190),
+            pts(|r| r.w1.null_q95),
+        ),
     ];
     w1_series.extend(funnel.clone());
     let w1 = Panel {
@@ -793,7 +803,10 @@ fn layers_figure(s: &Summary) -> Res<Figure> {
         x_names: Vec::new(),
         log_if_span: 20.0,
         series: b_series,
-        legend_note: Some("each bound is to be read against the gap line of its loss".into()),
+        legend_note: Some(
+            "bounds from each interval's upper end; read each against the gap line of its loss"
+                .into(),
+        ),
     };
     let title = format!(
         "funnel {} · {} · {} ({})",

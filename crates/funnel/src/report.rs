@@ -240,6 +240,9 @@ pub struct MeasurementSummary {
     pub w1_estimator: String,
     pub w1_bias: Bias,
     pub bootstrap: usize,
+    /// Permutations of the size-matched null.
+    #[serde(default)]
+    pub permutations: usize,
     #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
     pub confidence: f64,
     #[serde(deserialize_with = "funnel_metrics::nan_if_null")]
@@ -282,6 +285,20 @@ pub fn num(x: f64) -> String {
     format!("{x:.digits$}")
 }
 
+/// `excess [lo, hi]`, or the excess alone without an interval.
+pub fn excess_ci(e: &Estimate) -> String {
+    if e.excess_lo.is_nan() || e.excess_hi.is_nan() {
+        num(e.excess)
+    } else {
+        format!(
+            "{} [{}, {}]",
+            num(e.excess),
+            num(e.excess_lo),
+            num(e.excess_hi)
+        )
+    }
+}
+
 /// `value [lo, hi]`, or `value` alone without an interval.
 pub fn with_ci(e: &Estimate) -> String {
     if e.lo.is_nan() || e.hi.is_nan() {
@@ -302,6 +319,62 @@ fn ratio_text(r: Option<f64>) -> String {
     }
 }
 
+/// `p` with a `*` when the layer is resolved (Holm over the layers).
+pub fn p_text(e: &Estimate) -> String {
+    if e.p_value.is_nan() {
+        return "—".into();
+    }
+    format!("{}{}", num(e.p_value), if e.resolved { "*" } else { "" })
+}
+
+/// A bound with `vacuous` when it is at least the loss's range.
+pub fn bound_text(b: f64, vacuous: bool) -> String {
+    if vacuous {
+        format!("{} vacuous", num(b))
+    } else {
+        num(b)
+    }
+}
+
+/// Why a cell of the table is empty (`—`), one line per empty cell, for the terminal and
+/// `report.md`.
+pub fn missing_reasons(rows: &[LayerRow]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in rows {
+        for (what, e, bound) in [("KL", &r.kl, r.kl_bound), ("W1", &r.w1, r.w1_bound)] {
+            if let Some(err) = &e.error {
+                out.push(format!("layer {} {what}: no value: {err}", r.layer));
+                continue;
+            }
+            if e.resamples < 2 {
+                out.push(format!(
+                    "layer {} {what}: no interval and so no bound: fewer than 2 half-samples succeeded (metrics.bootstrap)",
+                    r.layer
+                ));
+            } else if bound.is_nan() {
+                out.push(format!(
+                    "layer {} {what}: no bound: the interval's upper end ({}) is not above 0 (the estimator reads below zero at these sizes)",
+                    r.layer,
+                    num(e.hi)
+                ));
+            }
+            if e.permutations == 0 {
+                out.push(format!(
+                    "layer {} {what}: no null, p-value or excess: metrics.permutations = 0",
+                    r.layer
+                ));
+            }
+        }
+        if r.lipschitz.is_nan() && r.w1.error.is_none() {
+            out.push(format!(
+                "layer {}: no certified Lipschitz constant ρ_l, so no W1 bound",
+                r.layer
+            ));
+        }
+    }
+    out
+}
+
 /// Plain-text table for the terminal.
 pub fn table(rows: &[LayerRow], confidence: f64) -> String {
     let pct = (confidence * 100.0).round();
@@ -309,10 +382,14 @@ pub fn table(rows: &[LayerRow], confidence: f64) -> String {
         "layer".to_string(),
         "width".into(),
         format!("KL [{pct}% CI]"),
-        "KL null".into(),
+        "null".into(),
+        "excess".into(),
+        "p".into(),
         "KL bound".into(),
         format!("W1 [{pct}% CI]"),
-        "W1 null".into(),
+        "null".into(),
+        "excess".into(),
+        "p".into(),
         "ρ_l".into(),
         "W1 bound".into(),
     ];
@@ -323,11 +400,15 @@ pub fn table(rows: &[LayerRow], confidence: f64) -> String {
             r.width.to_string(),
             with_ci(&r.kl),
             num(r.kl.null),
-            num(r.kl_bound),
+            num(r.kl.excess),
+            p_text(&r.kl),
+            bound_text(r.kl_bound, r.kl_vacuous),
             with_ci(&r.w1),
             num(r.w1.null),
+            num(r.w1.excess),
+            p_text(&r.w1),
             num(r.lipschitz),
-            num(r.w1_bound),
+            bound_text(r.w1_bound, r.w1_vacuous),
         ]);
     }
     let cols = cells[0].len();
@@ -357,31 +438,105 @@ pub fn table(rows: &[LayerRow], confidence: f64) -> String {
     out
 }
 
-/// Sentences a person can read: where the bounds are tightest, how they compare to the gap,
-/// and which estimates stand out from their null baseline.
+/// "layer 0 0.0123, layer 1 0.0456": each tested layer's resolution.
+fn resolutions(rows: &[LayerRow], pick: fn(&LayerRow) -> &Estimate) -> String {
+    rows.iter()
+        .filter(|r| pick(r).resolution.is_finite())
+        .map(|r| format!("layer {} {}", r.layer, num(pick(r).resolution)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What it would take to resolve the largest positive excess among unresolved layers.
+fn what_it_takes(rows: &[LayerRow], pick: fn(&LayerRow) -> &Estimate) -> String {
+    let best = rows
+        .iter()
+        .filter(|r| !pick(r).resolved && pick(r).points_needed.is_finite())
+        .max_by(|a, b| pick(a).excess.total_cmp(&pick(b).excess));
+    match best {
+        Some(r) => format!(
+            " The largest unresolved excess, {} at layer {}, would need roughly {} points per side to resolve (if the null's spread falls as 1/√n).",
+            num(pick(r).excess),
+            r.layer,
+            pick(r).points_needed
+        ),
+        None => " No unresolved layer has a positive excess: more points would not resolve what was measured.".into(),
+    }
+}
+
+/// Sentences a person can read: where the bounds are tightest among resolved layers, how they
+/// compare to the gap, and what each unresolved measurement would need.
 pub fn findings(summary: &Summary) -> Vec<String> {
     let mut out = Vec::new();
     let (Some(gap), Some(bounds)) = (&summary.gap, &summary.bounds) else {
         return out;
     };
     let rows = &summary.layers;
-    if let Some(l) = bounds.kl.layer {
+    let clip = summary.measurement.as_ref().map_or(f64::NAN, |m| m.ce_clip);
+    let alpha = summary
+        .measurement
+        .as_ref()
+        .map_or(0.05, |m| 1.0 - m.confidence);
+    let perms = summary.measurement.as_ref().map_or(0, |m| m.permutations);
+    let tested = rows.iter().filter(|r| r.kl.p_value.is_finite()).count();
+    let rule = format!(
+        "permutation p-value below Holm's threshold, α = {} over {tested} layers, {perms} permutations",
+        num(alpha)
+    );
+    if perms > 0 && ((1 + perms) as f64) * alpha < tested.max(1) as f64 {
         out.push(format!(
-            "The tightest KL bound is at layer {l}: {} on the 0-1 loss ({}; measured 0-1 gap {}), {} on the cross-entropy clipped at {}.",
+            "With {perms} permutations the smallest p-value is 1/{}, above Holm's first threshold α/{tested} = {}: no layer can resolve. Raise metrics.permutations to at least {}.",
+            perms + 1,
+            num(alpha / tested.max(1) as f64),
+            (tested as f64 / alpha).ceil() as usize - 1
+        ));
+    }
+    match bounds.kl.layer {
+        Some(l) => out.push(format!(
+            "The tightest KL bound among resolved layers ({rule}) is at layer {l}: {} on the 0-1 loss from the interval's upper end ({}; measured 0-1 gap {}){}, {} on the cross-entropy clipped at {}.",
             num(bounds.kl.zero_one),
             ratio_text(bounds.kl.ratio_zero_one),
             num(gap.zero_one),
+            if bounds.kl.zero_one >= 1.0 { " — vacuous: at least the loss's range 1" } else { "" },
             num(bounds.kl.cross_entropy_clipped),
-            num(summary.measurement.as_ref().map_or(f64::NAN, |m| m.ce_clip)),
-        ));
+            num(clip),
+        )),
+        None => out.push(format!(
+            "No layer's KL divergence is resolved ({rule}): train and test are indistinguishable at every layer at these sizes, so there is no KL bound to report. Resolution (smallest resolvable excess, nats): {}.{}",
+            resolutions(rows, |r| &r.kl),
+            what_it_takes(rows, |r| &r.kl)
+        )),
     }
-    if let Some(l) = bounds.w1.layer {
-        out.push(format!(
-            "The W1 bound is smallest at layer {l}, the generalization funnel: {} on the cross-entropy clipped at {} ({}; measured gap {}).",
+    match bounds.w1.layer {
+        Some(l) => out.push(format!(
+            "Among resolved layers the W1 bound is smallest at layer {l}, the generalization funnel: {} on the cross-entropy clipped at {} from the interval's upper end ({}; measured gap {}){}.",
             num(bounds.w1.cross_entropy_clipped),
-            num(summary.measurement.as_ref().map_or(f64::NAN, |m| m.ce_clip)),
+            num(clip),
             ratio_text(bounds.w1.ratio_cross_entropy_clipped),
             num(gap.cross_entropy_clipped),
+            if bounds.w1.cross_entropy_clipped >= clip { " — vacuous: at least the loss's range c" } else { "" },
+        )),
+        None => out.push(format!(
+            "No layer's W1 distance is resolved ({rule}): it is within the size-matched null (the finite-sample floor) everywhere, so there is no funnel layer to report. Resolution: {}.{}",
+            resolutions(rows, |r| &r.w1),
+            what_it_takes(rows, |r| &r.w1)
+        )),
+    }
+    let kl_res: Vec<String> = rows
+        .iter()
+        .filter(|r| r.kl.resolved)
+        .map(|r| r.layer.to_string())
+        .collect();
+    let w1_res: Vec<String> = rows
+        .iter()
+        .filter(|r| r.w1.resolved)
+        .map(|r| r.layer.to_string())
+        .collect();
+    if !kl_res.is_empty() || !w1_res.is_empty() {
+        out.push(format!(
+            "Resolved layers (marked * in the p columns): KL {}; W1 {}. Elsewhere the difference is within the estimator's null at these sizes.",
+            if kl_res.is_empty() { "none".into() } else { kl_res.join(", ") },
+            if w1_res.is_empty() { "none".into() } else { w1_res.join(", ") },
         ));
     }
     if let (Some(l), Some(cert)) = (bounds.w1.w1_min_layer, bounds.w1.layer) {
@@ -408,34 +563,10 @@ pub fn findings(summary: &Summary) -> Vec<String> {
     .collect();
     if !below.is_empty() {
         out.push(format!(
-            "The estimated {} bound is below the measured gap. A true bound cannot be: the divergence estimate is too low (estimator bias, too few points), or the gap of this single run exceeds the expected gap the bound is about.",
+            "The {} bound is below this run's measured gap. The bound is on the expected gap: one run's gap can exceed it; compare with the mean gap over seeds (funnel sweep).",
             below.join(" and ")
         ));
     }
-    let resolved = |pick: fn(&LayerRow) -> &Estimate| -> Vec<String> {
-        rows.iter()
-            .filter(|r| pick(r).resolved())
-            .map(|r| r.layer.to_string())
-            .collect()
-    };
-    let kl_res = resolved(|r| &r.kl);
-    let w1_res = resolved(|r| &r.w1);
-    out.push(if kl_res.is_empty() {
-        "No layer's KL interval lies above both its null baseline and zero: the train/test difference is within the estimator's noise everywhere.".into()
-    } else {
-        format!(
-            "KL intervals lie above their null baseline and zero at layer(s) {}; elsewhere the difference is within the estimator's noise.",
-            kl_res.join(", ")
-        )
-    });
-    out.push(if w1_res.is_empty() {
-        "No layer's W1 interval lies above its null baseline (the finite-sample floor of W1): the W1 bounds are dominated by sampling error.".into()
-    } else {
-        format!(
-            "W1 intervals lie above their null baseline (the finite-sample floor) at layer(s) {}.",
-            w1_res.join(", ")
-        )
-    });
     let rises: Vec<String> = rows
         .iter()
         .filter(|r| r.kl_rise)
@@ -610,7 +741,7 @@ pub fn markdown(summary: &Summary) -> String {
     }
     if let Some(m) = &summary.measurement {
         s.push_str(&format!(
-            "| measurement | stochastic layers: {}; KL: {}; W1: {} ({}); {} train / {} test points per layer; {}% CI from {} half-samples; null: {} |\n",
+            "| measurement | stochastic layers: {}; KL: {}; W1: {} ({}); {} train / {} test points per layer; {}% interval with se from {} half-samples; null: {} ({} permutations) |\n",
             m.stochastic_layers,
             m.kl_estimator,
             m.w1_estimator,
@@ -624,7 +755,8 @@ pub fn markdown(summary: &Summary) -> String {
             m.points_test,
             (m.confidence * 100.0).round(),
             m.bootstrap,
-            m.null_baseline
+            m.null_baseline,
+            m.permutations
         ));
     }
     s.push_str(&format!(
@@ -663,37 +795,58 @@ pub fn markdown(summary: &Summary) -> String {
             .map_or(95.0, |m| (m.confidence * 100.0).round());
         s.push_str("## Per layer\n\n");
         s.push_str(&format!(
-            "| layer | width | rank | KL [{pct}% CI] | KL null | KL bound (0-1) | KL bound (clipped CE) | W1 [{pct}% CI] | W1 null | ρ_l | W1 bound (clipped CE) | ρ̂_l (local) | ρ̂_l·W_l + c·TV |\n"
+            "| layer | width | rank | KL [{pct}% CI] | KL null (mean, q95) | KL excess [CI] | p | resolution | KL bound (0-1) | KL bound (clipped CE) | W1 [{pct}% CI] | W1 null (mean, q95) | W1 excess [CI] | p | resolution | ρ_l | W1 bound (clipped CE) | ρ̂_l (local) | ρ̂_l·W_l + c·TV |\n"
         ));
-        s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        s.push_str(
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        );
         for r in &summary.layers {
             s.push_str(&format!(
-                "| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {}{} | {} | {} | {} | {}, {} | {} | {} | {} | {} | {} | {} | {}, {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 r.layer,
                 if r.kl_rise { " !" } else { "" },
                 r.width,
                 r.rank,
                 with_ci(&r.kl),
                 num(r.kl.null),
-                num(r.kl_bound),
+                num(r.kl.null_q95),
+                excess_ci(&r.kl),
+                p_text(&r.kl),
+                num(r.kl.resolution),
+                bound_text(r.kl_bound, r.kl_vacuous),
                 num(r.kl_bound_ce),
                 with_ci(&r.w1),
                 num(r.w1.null),
+                num(r.w1.null_q95),
+                excess_ci(&r.w1),
+                p_text(&r.w1),
+                num(r.w1.resolution),
                 num(r.lipschitz),
-                num(r.w1_bound),
+                bound_text(r.w1_bound, r.w1_vacuous),
                 num(r.lipschitz_local),
                 num(r.w1_bound_local)
             ));
         }
         s.push_str(
-            "\nKL bound (0-1) = sqrt(D/2); KL bound (clipped CE) = c·sqrt(D/2); W1 bound = ρ_l·W_l + c·TV(π_train, π_test), \
+            "\n**Null**: within each class the train and test points are pooled and reassigned at random at the sizes the estimate used \
+             (a permutation); the null's mean is the estimator's floor at these sizes, q95 its 95% quantile, and p = (1 + #{null ≥ value})/(1 + permutations). \
+             **Excess** = value − null mean, the null-corrected value. A layer is **resolved** (`*`) when p clears Holm's threshold over the layers; \
+             its **resolution** z_{1−α/m}·sd(null) is the smallest excess it could resolve at these sizes. \
+             **Interval**: [min(value, excess) − t·se, max(value, excess) + t·se], se from half-samples: it spans the raw and the null-corrected readings, \
+             because the estimator's bias under the alternative lies between 0 and its bias under the null; its coverage is measured by `funnel selftest`. \
+             **Bounds** use the interval's upper end (conservative): KL bound (0-1) = sqrt(D^hi/2); KL bound (clipped CE) = c·sqrt(D^hi/2); W1 bound = ρ_l·W^hi + c·TV(π_train, π_test), \
              on the cross-entropy clipped at c (and on the plain cross-entropy when TV = 0), with ρ_l the product of the later layers' \
-             operator norms and activation constants (×1/(1−p) for active dropout): a certified constant. ρ̂_l is the largest gradient norm \
-             of the loss in T_l at the captured examples, a lower estimate of the true constant; ρ̂_l·W_l is not a certified bound, but shows \
-             where the funnel sits when the network is as smooth between points as at them. \
-             The null baseline is the same estimator between two halves of the test cloud. \
-             The CI is a recentred half-sampling interval: the sampling spread of the estimate at this sample size.\n\n",
+             operator norms and activation constants (×1/(1−p) for active dropout): a certified constant. A bound at least the loss's range is marked vacuous. \
+             ρ̂_l is the largest gradient norm of the loss in T_l at the captured examples, a lower estimate of the true constant; ρ̂_l·W_l is not a certified bound.\n\n",
         );
+        let missing = missing_reasons(&summary.layers);
+        if !missing.is_empty() {
+            s.push_str("Empty cells (—):\n\n");
+            for m in missing {
+                s.push_str(&format!("- {m}\n"));
+            }
+            s.push('\n');
+        }
     }
     if !summary.layers.is_empty() {
         s.push_str(&contraction_section(&summary.layers));
@@ -738,7 +891,9 @@ pub fn markdown(summary: &Summary) -> String {
     }
     s.push_str(
         "These numbers are estimates of the bounds' ingredients, not certificates: kNN KL is biased in high \
-         dimension and empirical W1 has a sampling floor in wide layers, which the null baselines show.\n",
+         dimension and empirical W1 has a sampling floor in wide layers, which the size-matched nulls show. \
+         One run's train-cloud vs test-cloud divergence is a per-run proxy of the theorem's D_l (README § What the divergence is); \
+         compare bounds with the mean gap over seeds.\n",
     );
     s
 }
@@ -764,15 +919,20 @@ mod tests {
 /// The KL estimator of every layer in one phrase: its name when all layers share it, else
 /// `name: layers a, b; other: layer c` in order of first use (what `auto` chose).
 pub fn kl_estimators(rows: &[LayerRow]) -> String {
-    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
     for r in rows {
-        match groups.iter_mut().find(|(name, _)| *name == r.kl.estimator) {
+        let name = if r.kl_why.is_empty() || r.kl_why == "as configured" {
+            r.kl.estimator.clone()
+        } else {
+            format!("{} ({})", r.kl.estimator, r.kl_why)
+        };
+        match groups.iter_mut().find(|(n, _)| *n == name) {
             Some((_, layers)) => layers.push(r.layer),
-            None => groups.push((&r.kl.estimator, vec![r.layer])),
+            None => groups.push((name, vec![r.layer])),
         }
     }
     if groups.len() == 1 {
-        return groups[0].0.to_string();
+        return groups[0].0.clone();
     }
     groups
         .iter()

@@ -68,6 +68,9 @@ pub fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// What `summary.json` says the null is.
+pub const NULL_BASELINE: &str = "size-matched permutation: within each class the train and test points pooled and reassigned at the sizes the estimate used";
+
 /// The std of the Gaussian noise a layer adds when it is measured, if any.
 fn noise_std(info: &LayerInfo, mode: Stochastic) -> Option<f64> {
     match info.regularizer {
@@ -416,7 +419,20 @@ pub fn measure_and_write(
         let layer_seed = derive_seed(seed, &format!("layer-{l}"));
         // the input, the logits and identity layers are linear maps of the data
         let nonlinear = layers[l].activation != Activation::Identity;
-        let context = LayerContext { noise, nonlinear };
+        // a layer with active Dropout/DropConnect masks, or any layer after one, is a mixture
+        // over masks (atoms and exact zeros under Dropout): no Gaussian fit there
+        let masked = mode.is_active()
+            && layers[..=l].iter().any(|i| {
+                matches!(
+                    i.regularizer,
+                    Regularizer::Dropout { .. } | Regularizer::DropConnect { .. }
+                ) && i.regularizer.is_stochastic()
+            });
+        let context = LayerContext {
+            noise,
+            nonlinear,
+            masked,
+        };
         let mut div = layer_divergence(tr, te, &config.metrics, context, device, layer_seed);
         if config.metrics.mi {
             let pre = noise.map(|n| (n.train_pre, n.beta));
@@ -459,7 +475,8 @@ pub fn measure_and_write(
         .zip(local_of(test_set, te_idx))
         .map(|(a, b)| a.max(b))
         .collect();
-    let bounds = assemble(&layers, divergences, &rho, &rho_local, clip, mode);
+    let alpha = 1.0 - config.metrics.confidence;
+    let bounds = assemble(&layers, divergences, &rho, &rho_local, clip, mode, alpha);
     let estimate_s = secs(t.elapsed());
 
     let kl_best = bounds.kl_best_layer;
@@ -516,10 +533,10 @@ pub fn measure_and_write(
         w1_estimator: config.metrics.w1_name(),
         w1_bias: config.metrics.w1_bias(),
         bootstrap: config.metrics.bootstrap,
+        permutations: config.metrics.permutations,
         confidence: config.metrics.confidence,
         ce_clip: clip,
-        null_baseline: "same estimator between two class-stratified halves of the test cloud"
-            .into(),
+        null_baseline: NULL_BASELINE.into(),
     });
     summary.layers = bounds.rows;
     summary.timings = Timings {
@@ -536,7 +553,7 @@ pub fn measure_and_write(
         .finish()
         .map_err(io_err("cannot finish the results folder"))?;
     say(format_args!(
-        "measurement: stochastic layers: {}; KL {}; W1 {}{}; {} train / {} test points per layer; CI from {} half-samples",
+        "measurement: stochastic layers: {}; KL {}; W1 {}{}; {} train / {} test points per layer; interval se from {} half-samples; size-matched permutation null ({} permutations)",
         summary.measurement.as_ref().map_or("", |m| m.stochastic_layers.as_str()),
         summary
             .measurement
@@ -551,7 +568,8 @@ pub fn measure_and_write(
         },
         tr_idx.len(),
         te_idx.len(),
-        config.metrics.bootstrap
+        config.metrics.bootstrap,
+        config.metrics.permutations
     ));
     say(format_args!(""));
     say(format_args!(
@@ -565,6 +583,9 @@ pub fn measure_and_write(
         num(clip),
         num(gap.cross_entropy_clipped)
     ));
+    for line in report::missing_reasons(&summary.layers) {
+        say(format_args!("— {line}"));
+    }
     for line in report::findings(&summary) {
         say(format_args!("· {line}"));
     }

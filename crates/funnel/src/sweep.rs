@@ -781,11 +781,27 @@ fn read_row(sweep: &Path, cell: &Cell) -> Option<Row> {
         for (i, l) in layers.iter().enumerate() {
             let kb = f(l, &["kl_bound"]);
             let wb = f(l, &["w1_bound"]);
-            if kb.is_finite() && !(kb >= klmin) {
+            let kl_resolved = l["kl"]["resolved"].as_bool().unwrap_or(false);
+            let w1_resolved = l["w1"]["resolved"].as_bool().unwrap_or(false);
+            values.insert(
+                format!("kl_resolved_l{i}"),
+                f64::from(u8::from(kl_resolved)),
+            );
+            values.insert(
+                format!("w1_resolved_l{i}"),
+                f64::from(u8::from(w1_resolved)),
+            );
+            // the debiased divergence: label term + (value − null mean)
+            values.insert(
+                format!("kl_debiased_l{i}"),
+                f(l, &["kl", "label_term"]) + f(l, &["kl", "excess"]),
+            );
+            // the headline minima are over resolved layers only (never an unresolved bound)
+            if kl_resolved && kb.is_finite() && !(kb >= klmin) {
                 klmin = kb;
                 kllayer = i as f64;
             }
-            if wb.is_finite() && !(wb >= w1min) {
+            if w1_resolved && wb.is_finite() && !(wb >= w1min) {
                 w1min = wb;
             }
             values.insert(format!("kl_bound_l{i}"), kb);
@@ -868,11 +884,17 @@ const HEAD: [&str; 9] = [
 
 /// Per-layer columns of `summary.csv` beyond the two bounds: `<prefix><layer>` ← the field
 /// of the layer's entry in `summary.json`.
-const LAYER_FIELDS: [(&str, &[&str]); 13] = [
+const LAYER_FIELDS: [(&str, &[&str]); 19] = [
     ("kl_l", &["kl", "value"]),
     ("w1_l", &["w1", "value"]),
     ("kl_null_l", &["kl", "null"]),
     ("w1_null_l", &["w1", "null"]),
+    ("kl_excess_l", &["kl", "excess"]),
+    ("w1_excess_l", &["w1", "excess"]),
+    ("kl_p_l", &["kl", "p_value"]),
+    ("w1_p_l", &["w1", "p_value"]),
+    ("kl_hi_l", &["kl", "hi"]),
+    ("w1_hi_l", &["w1", "hi"]),
     ("kl_label_l", &["kl", "label_term"]),
     ("rank_l", &["rank"]),
     ("lipschitz_l", &["lipschitz"]),
@@ -919,10 +941,16 @@ const TAIL: [&str; 5] = [
 fn metric_columns(layers: usize) -> Vec<String> {
     let mut cols: Vec<String> = HEAD.iter().map(|s| s.to_string()).collect();
     cols.extend(LAST_FIELDS.iter().map(|(n, _)| format!("{n}_last")));
-    let prefixes = ["kl_bound_l", "w1_bound_l"]
-        .into_iter()
-        .chain(LAYER_FIELDS.iter().map(|(p, _)| *p))
-        .chain(CLOSED_FIELDS.iter().map(|(p, _)| *p));
+    let prefixes = [
+        "kl_bound_l",
+        "w1_bound_l",
+        "kl_resolved_l",
+        "w1_resolved_l",
+        "kl_debiased_l",
+    ]
+    .into_iter()
+    .chain(LAYER_FIELDS.iter().map(|(p, _)| *p))
+    .chain(CLOSED_FIELDS.iter().map(|(p, _)| *p));
     for prefix in prefixes {
         cols.extend((0..layers).map(|i| format!("{prefix}{i}")));
     }
@@ -987,6 +1015,21 @@ pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> f64 {
 }
 
 /// Mean and sample standard deviation of the finite values (sd NaN for fewer than two).
+/// The Student-t interval of the mean over the finite values (NaN with fewer than 2).
+pub fn seed_interval(v: &[f64], confidence: f64) -> (f64, f64) {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    let xs: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if xs.len() < 2 {
+        return (f64::NAN, f64::NAN);
+    }
+    let (mean, sd) = mean_std(&xs);
+    let t = StudentsT::new(0.0, 1.0, (xs.len() - 1) as f64)
+        .map(|d| d.inverse_cdf((1.0 + confidence) / 2.0))
+        .unwrap_or(f64::NAN);
+    let half = t * sd / (xs.len() as f64).sqrt();
+    (mean - half, mean + half)
+}
+
 pub fn mean_std(v: &[f64]) -> (f64, f64) {
     let v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {
@@ -1074,7 +1117,20 @@ fn write_aggregates(dir: &Path, meta: &SweepMeta, cells: &[Cell]) -> Result<Stat
     for m in &metrics {
         aheader.push(format!("{m}_mean"));
         aheader.push(format!("{m}_std"));
+        aheader.push(format!("{m}_lo"));
+        aheader.push(format!("{m}_hi"));
     }
+    // the bound on the expected gap from the seeds' mean debiased divergence (DESIGN §2.3):
+    // sqrt(D^hi/2) with D^hi the upper end of the across-seed interval of the mean
+    let layer_count = metrics
+        .iter()
+        .filter(|m| m.starts_with("kl_debiased_l"))
+        .count();
+    for i in 0..layer_count {
+        aheader.push(format!("kl_bound_seeds_l{i}"));
+    }
+    aheader.push("kl_bound_seeds_min".into());
+    aheader.push("kl_bound_seeds_min_layer".into());
     let atable: Vec<Vec<String>> = groups
         .iter()
         .map(|(k, g)| {
@@ -1083,12 +1139,35 @@ fn write_aggregates(dir: &Path, meta: &SweepMeta, cells: &[Cell]) -> Result<Stat
             v.extend(fmt_axes(&g[0].cell).into_iter().skip(1));
             v.push(ok.len().to_string());
             v.push((g.len() - ok.len()).to_string());
+            let mut seed_bounds = Vec::new();
             for m in &metrics {
                 let xs: Vec<f64> = ok.iter().map(|r| value(r, m)).collect();
                 let (mean, std) = mean_std(&xs);
+                let (lo, hi) = seed_interval(&xs, 0.95);
                 v.push(cell_text(mean));
                 v.push(cell_text(std));
+                v.push(cell_text(lo));
+                v.push(cell_text(hi));
+                if m.starts_with("kl_debiased_l") {
+                    // resolved across seeds when the interval lies above 0
+                    let b = if hi > 0.0 {
+                        (hi / 2.0).sqrt()
+                    } else {
+                        f64::NAN
+                    };
+                    seed_bounds.push((b, lo > 0.0));
+                }
             }
+            for (b, _) in &seed_bounds {
+                v.push(cell_text(*b));
+            }
+            let best = seed_bounds
+                .iter()
+                .enumerate()
+                .filter(|(_, (b, resolved))| *resolved && b.is_finite())
+                .min_by(|a, b| a.1 .0.total_cmp(&b.1 .0));
+            v.push(cell_text(best.map_or(f64::NAN, |(_, (b, _))| *b)));
+            v.push(cell_text(best.map_or(f64::NAN, |(i, _)| i as f64)));
             v
         })
         .collect();

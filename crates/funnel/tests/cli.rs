@@ -77,10 +77,32 @@ fn a_run_writes_every_file_with_the_documented_columns() {
         assert!(v("kl").is_finite() && v("w1").is_finite(), "row {l}: {r:?}");
         assert!(v("kl_lo") <= v("kl_hi") && v("w1_lo") <= v("w1_hi"));
         assert!(v("w1") >= 0.0 && v("lipschitz") > 0.0);
-        // the bounds follow from the columns: sqrt(max(D,0)/2) and ρ·W + c·TV
-        assert!((v("kl_bound") - (v("kl").max(0.0) / 2.0).sqrt()).abs() < 1e-9);
-        let want = v("lipschitz") * v("w1") + 5.0 * v("w1_label_tv");
+        // the bounds follow from the interval's upper end: sqrt(D^hi/2) (no bound, never a
+        // clipped 0, when D^hi ≤ 0) and ρ·W^hi + c·TV
+        if v("kl_hi") > 0.0 {
+            assert!((v("kl_bound") - (v("kl_hi") / 2.0).sqrt()).abs() < 1e-9);
+        } else {
+            assert!(v("kl_bound").is_nan(), "row {l}: {r:?}");
+        }
+        assert!(v("kl_bound") != 0.0 && v("w1_bound") != 0.0);
+        let want = v("lipschitz") * v("w1_hi") + 5.0 * v("w1_label_tv");
         assert!((v("w1_bound") - want).abs() < 1e-9 * want.max(1.0));
+        // the null, p-value and excess of every divergence
+        for d in ["kl", "w1"] {
+            let p = v(&format!("{d}_p"));
+            assert!(p > 0.0 && p <= 1.0, "row {l}: {d}_p {p}");
+            let excess = v(&format!("{d}_excess"));
+            assert!((excess - (v(d) - v(&format!("{d}_null")))).abs() < 1e-9);
+            assert!(
+                v(&format!("{d}_excess_lo")) <= excess && excess <= v(&format!("{d}_excess_hi"))
+            );
+            assert_eq!(
+                r[col(&format!("{d}_permutations"))]
+                    .parse::<usize>()
+                    .unwrap(),
+                99
+            );
+        }
         assert_eq!(&r[col("kl_estimator")], "knn(k=5)");
         assert!(r[col("kl_points_train")].parse::<usize>().unwrap() > 0);
     }
@@ -92,23 +114,44 @@ fn a_run_writes_every_file_with_the_documented_columns() {
     assert_eq!(s["seed"], 5);
     assert_eq!(s["backend"], "flex");
     assert!(s["gap"]["zero_one"].is_number() && s["gap"]["cross_entropy"].is_number());
-    assert!(s["funnel_layer"].as_u64().unwrap() <= 3);
-    assert!(s["bounds"]["kl"]["zero_one"].is_number());
-    assert!(s["bounds"]["w1"]["cross_entropy_clipped"].is_number());
+    // the headline layers are resolved layers, or none; a headline bound is never 0
+    assert!(s["funnel_layer"].as_u64().is_none_or(|l| l <= 3));
+    for (key, layer) in [
+        (&s["bounds"]["kl"]["zero_one"], &s["bounds"]["kl"]["layer"]),
+        (
+            &s["bounds"]["w1"]["cross_entropy_clipped"],
+            &s["bounds"]["w1"]["layer"],
+        ),
+    ] {
+        match layer.as_u64() {
+            Some(l) => {
+                assert!(key.as_f64().unwrap() > 0.0);
+                assert!(s["layers"][l as usize]["kl"]["resolved"].is_boolean());
+            }
+            None => assert!(key.is_null(), "{key}"),
+        }
+    }
     assert!(s["timings"]["total_s"].as_f64().unwrap() > 0.0);
     assert_eq!(s["funnel_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(s["layers"].as_array().unwrap().len(), 4);
+    // the funnel is the argmin of the W1 bound over the resolved layers (none: no funnel)
     let min_w1 = rows
         .iter()
-        .map(|r| r[col("w1_bound")].parse::<f64>().unwrap())
+        .map(|r| {
+            if &r[col("w1_resolved")] == "true" {
+                r[col("w1_bound")].parse::<f64>().unwrap()
+            } else {
+                f64::NAN
+            }
+        })
         .enumerate()
+        .filter(|(_, v)| v.is_finite())
         .min_by(|a, b| a.1.total_cmp(&b.1))
-        .unwrap()
-        .0;
+        .map(|(i, _)| i as u64);
     assert_eq!(
-        s["funnel_layer"].as_u64().unwrap() as usize,
+        s["funnel_layer"].as_u64(),
         min_w1,
-        "funnel = argmin of the W1 bound"
+        "funnel = argmin of the W1 bound over resolved layers"
     );
 
     // training.csv has one line per epoch; config.toml is the resolved config and runs again
@@ -285,7 +328,7 @@ fn a_noisy_network_gets_smoothed_kl_sinkhorn_and_both_mutual_informations() {
         )
         .replace(
             "bootstrap = 6",
-            "bootstrap = 4\nw1 = \"sinkhorn\"\nmc_draws = 2",
+            "bootstrap = 4\npermutations = 9\nw1 = \"sinkhorn\"\nmc_draws = 2",
         );
     let cfg = write_config(dir.path(), "noisy.toml", &noisy);
     let out = dir.path().join("out");
@@ -325,19 +368,32 @@ fn a_noisy_network_gets_smoothed_kl_sinkhorn_and_both_mutual_informations() {
 }
 
 #[test]
-fn the_quick_selftest_passes() {
-    let o = funnel(&["selftest", "--quick", "--bootstrap", "6"]);
+fn the_quick_selftest_measures_coverage_per_case() {
+    let o = funnel(&[
+        "selftest",
+        "--quick",
+        "--reps",
+        "6",
+        "--bootstrap",
+        "6",
+        "--permutations",
+        "9",
+    ]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("pass") && !out.contains("FAIL"), "{out}");
+    assert!(!out.contains("ERROR"), "{out}");
     for case in [
-        "KL gaussian pair",
-        "KL smoothed pair",
-        "W1 shifted gaussians",
-        "KL uniform boxes",
+        "gaussian pair",
+        "small shift",
+        "tanh 2→8, 1:10 sizes",
+        "dropout-like",
+        "shifted gaussians",
+        "cases reach ≥ 90% coverage",
     ] {
         assert!(out.contains(case), "missing {case}: {out}");
     }
+    // every case is counted once, with its k/R
+    assert!(out.contains("/6 "), "{out}");
 }
 
 #[test]

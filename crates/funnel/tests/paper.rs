@@ -90,6 +90,7 @@ fn class_mean_estimates_match_the_per_run_closed_form() {
         kl: KlEstimator::Gaussian,
         w1: W1Estimator::Sliced,
         bootstrap: 8,
+        permutations: 19,
         mi: false,
         ..MetricsSpec::default()
     };
@@ -97,6 +98,7 @@ fn class_mean_estimates_match_the_per_run_closed_form() {
         let context = LayerContext {
             noise: None,
             nonlinear: false,
+            masked: false,
         };
         let div = layer_divergence(&p[l], &q[l], &spec, context, &device, 3 + l as u64);
         let est = div.kl.value - div.kl.label_term;
