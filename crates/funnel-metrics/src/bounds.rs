@@ -28,7 +28,8 @@ pub fn holm(p_values: &[f64], alpha: f64) -> Vec<bool> {
     let m = order.len();
     let mut out = vec![false; p_values.len()];
     for (rank, &i) in order.iter().enumerate() {
-        if p_values[i] <= alpha / (m - rank) as f64 {
+        // (relative slack: 1/(1 + 99) must clear 0.05/5 although both are rounded)
+        if p_values[i] <= alpha / (m - rank) as f64 * (1.0 + 1e-9) {
             out[i] = true;
         } else {
             break;
@@ -48,10 +49,37 @@ pub fn resolve(estimates: &mut [&mut Estimate], alpha: f64) {
     let rejected = holm(&p, alpha);
     let m = p.iter().filter(|p| p.is_finite()).count().max(1);
     let z = crate::calibrate::normal_upper_quantile(alpha / m as f64);
+    // the bounds' upper ends: one-sided 1 − α/m over the layers with a value (Bonferroni), so
+    // that every layer's bound — and so their minimum — holds together at level 1 − α
+    let valued = estimates.iter().filter(|e| e.ok()).count().max(1);
     for (e, r) in estimates.iter_mut().zip(rejected) {
         e.resolved = r;
+        e.upper = if e.ok() && e.resamples >= 2 {
+            let t = statrs::distribution::StudentsT::new(0.0, 1.0, (e.resamples - 1) as f64)
+                .map(|d| {
+                    statrs::distribution::ContinuousCDF::inverse_cdf(
+                        &d,
+                        1.0 - alpha / valued as f64,
+                    )
+                })
+                .unwrap_or(f64::NAN);
+            // as the interval's upper end, with the one-sided t: the raw reading with se, the
+            // null-corrected one with se² + sd_null²/B
+            let raw = e.value + t * e.se;
+            if e.excess.is_nan() {
+                raw
+            } else {
+                let b = e.permutations.max(1) as f64;
+                let se_excess = (e.se * e.se + e.null_sd * e.null_sd / b).sqrt();
+                raw.max(e.excess + t * se_excess)
+            }
+        } else {
+            f64::NAN
+        };
         e.resolution = z * e.null_sd;
-        e.points_needed = if !r && e.excess > 0.0 && e.resolution.is_finite() {
+        // only for an excess below the resolution: one at or above it is unresolved because
+        // of the permutation p-value's floor or the Holm step, not for want of points
+        e.points_needed = if !r && e.excess > 0.0 && e.excess < e.resolution {
             (e.points_train as f64 * (e.resolution / e.excess).powi(2)).ceil()
         } else {
             f64::NAN
@@ -79,18 +107,18 @@ pub struct LayerRow {
     /// Why the layer's KL estimator was chosen (`auto`'s rule, or "as configured").
     #[serde(default)]
     pub kl_why: String,
-    /// sqrt(D^hi/2), D^hi the upper end of the KL interval: the KL bound on the 0-1 loss gap
-    /// (NaN when the upper end is ≤ 0 or missing).
+    /// sqrt(D^up/2), D^up the simultaneous upper end of the KL estimate ([`Estimate::upper`]):
+    /// the KL bound on the 0-1 loss gap (NaN when the upper end is ≤ 0 or missing).
     #[serde(deserialize_with = "crate::nan_if_null")]
     pub kl_bound: f64,
-    /// c·sqrt(D^hi/2): the KL bound on the gap of the cross-entropy clipped at c.
+    /// c·sqrt(D^up/2): the KL bound on the gap of the cross-entropy clipped at c.
     #[serde(deserialize_with = "crate::nan_if_null")]
     pub kl_bound_ce: f64,
     pub w1: Estimate,
     /// ρ_l, the Lipschitz constant of the cross-entropy in this layer's representation.
     #[serde(deserialize_with = "crate::nan_if_null")]
     pub lipschitz: f64,
-    /// ρ_l·W_l^hi + c·TV (W_l^hi the upper end of the W1 interval): the W1 bound on the gap of
+    /// ρ_l·W_l^up + c·TV (W_l^up the simultaneous upper end of W1): the W1 bound on the gap of
     /// the cross-entropy clipped at c.
     #[serde(deserialize_with = "crate::nan_if_null")]
     pub w1_bound: f64,
@@ -152,6 +180,13 @@ pub struct Bounds {
     pub funnel_layer_local: Option<usize>,
     /// argmin_l of the KL bound over the *resolved* layers (None when none resolves).
     pub kl_best_layer: Option<usize>,
+    /// argmin_l of the KL bound over every layer: the bounds hold together (simultaneous
+    /// upper ends), so their minimum is a bound whether or not its layer resolves.
+    #[serde(default)]
+    pub kl_best_layer_any: Option<usize>,
+    /// argmin_l of the W1 bound over every layer.
+    #[serde(default)]
+    pub funnel_layer_any: Option<usize>,
     /// The Holm level the layers were resolved at, and how many layers were tested.
     #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
     pub alpha: f64,
@@ -241,12 +276,12 @@ pub fn assemble(
             e.value - e.label_term
         }
     };
-    // the upper end of D_0's interval, as for every bound
+    // the upper end of D_0, as for every bound
     let d0 = divergences.first().map_or(f64::NAN, |d| {
         if d.kl.error.is_some() {
             f64::NAN
         } else {
-            d.kl.hi - d.kl.label_term
+            d.kl.upper - d.kl.label_term
         }
     });
     // the label term is the same at every layer (same labels); take it from layer 0 so that a
@@ -269,7 +304,7 @@ pub fn assemble(
                 && prev.kl.hi.is_finite()
                 && div.kl.lo > prev.kl.hi
         });
-        let d = div.kl.hi;
+        let d = div.kl.upper;
         eta_product *= eta;
         // (f64::max would turn a NaN D_0 into 0); a contracted value ≤ 0 gives no bound
         let kl_contracted = label0 + eta_product * if d0 < 0.0 { 0.0 } else { d0 };
@@ -285,7 +320,11 @@ pub fn assemble(
             None => f64::NAN,
         };
         // the upper end of the W1 interval; W1 ≥ 0, so an upper end ≤ 0 gives no bound
-        let w1_hi = if div.w1.hi > 0.0 { div.w1.hi } else { f64::NAN };
+        let w1_hi = if div.w1.upper > 0.0 {
+            div.w1.upper
+        } else {
+            f64::NAN
+        };
         rows.push(LayerRow {
             layer: info.index,
             width: info.width,
@@ -335,6 +374,8 @@ pub fn assemble(
             rows.iter()
                 .map(|r| resolved_only(r.kl.resolved, r.kl_bound)),
         ),
+        kl_best_layer_any: argmin(rows.iter().map(|r| r.kl_bound)),
+        funnel_layer_any: argmin(rows.iter().map(|r| r.w1_bound)),
         alpha,
         rows,
     }
@@ -354,9 +395,12 @@ mod tests {
         }
     }
 
+    /// An estimate whose simultaneous upper end comes out at `hi`: se = 0 (so t·se = 0) and
+    /// the value/excess at max(value, hi) — only `hi` matters to the bounds.
     fn div(estimator: &str, value: f64, lo: f64, hi: f64) -> LayerDivergence {
         let mut kl = Estimate::failed(estimator.into(), crate::Bias::Estimate, String::new());
         (kl.value, kl.lo, kl.hi, kl.error) = (value, lo, hi, None);
+        (kl.se, kl.resamples, kl.excess, kl.null_sd) = (0.0, 10, hi, 0.0);
         let mut w1 = kl.clone();
         w1.label_term = 0.0;
         LayerDivergence {
@@ -491,7 +535,7 @@ mod tests {
         assert_eq!(holm(&[0.02, 0.01], 0.05), [true, true]);
     }
 
-    /// Bounds come from the upper end of the interval, the headline only from resolved layers,
+    /// Bounds come from the simultaneous upper end, the headline only from resolved layers,
     /// and a layer whose interval lies below 0 has no bound (never a clipped 0).
     #[test]
     fn headline_layers_are_resolved_and_bounds_use_the_upper_end() {
@@ -510,14 +554,19 @@ mod tests {
         }
         let b = assemble(
             &layers,
-            divs,
+            divs.clone(),
             &[1.0; 3],
             &[f64::NAN; 3],
             5.0,
             Stochastic::Active,
             0.05,
         );
-        assert!((b.rows[0].kl_bound - (0.03f64 / 2.0).sqrt()).abs() < 1e-12);
+        // se = 0 and sd_null = 0.01 with B = 0 (counted as 1): the upper end is
+        // max(value, excess + t·0.01), t the one-sided Student quantile at 1 − α/3
+        let t9 = statrs::distribution::StudentsT::new(0.0, 1.0, 9.0).unwrap();
+        let t9 = statrs::distribution::ContinuousCDF::inverse_cdf(&t9, 1.0 - 0.05 / 3.0);
+        assert!((b.rows[0].kl.upper - (0.02 + t9 * 0.01)).abs() < 1e-12);
+        assert!((b.rows[0].kl_bound - (b.rows[0].kl.upper / 2.0).sqrt()).abs() < 1e-12);
         assert!(b.rows[1].kl_bound.is_nan() && b.rows[1].kl_bound_ce.is_nan());
         assert!(b.rows.iter().all(|r| r.kl_bound != 0.0));
         let resolved: Vec<bool> = b.rows.iter().map(|r| r.kl.resolved).collect();
@@ -534,5 +583,24 @@ mod tests {
                                                       // W1 bound ρ·hi + c·TV = 0.6; vacuous at c = 5 only when ≥ 5
         assert!((b.rows[2].w1_bound - 0.6).abs() < 1e-12);
         assert!(!b.rows[2].w1_vacuous);
+        // with a spread, the upper end is max(value + t·se, excess + t·se_excess), t at 1 − α/3
+        for d in &mut divs {
+            d.kl.se = 0.01;
+        }
+        let b = assemble(
+            &layers,
+            divs,
+            &[1.0; 3],
+            &[f64::NAN; 3],
+            5.0,
+            Stochastic::Active,
+            0.05,
+        );
+        let t = statrs::distribution::StudentsT::new(0.0, 1.0, 9.0).unwrap();
+        let t = statrs::distribution::ContinuousCDF::inverse_cdf(&t, 1.0 - 0.05 / 3.0);
+        // the null-corrected reading carries the null mean's error too: se² + sd_null²/B
+        let up = 0.5 + t * (0.01f64 * 0.01 + 0.01 * 0.01).sqrt();
+        assert!((b.rows[2].kl.upper - up).abs() < 1e-12);
+        assert!((b.rows[2].kl_bound - (up / 2.0).sqrt()).abs() < 1e-12);
     }
 }

@@ -81,12 +81,18 @@ pub struct Estimate {
     /// [`crate::bounds::assemble`]; false until then).
     #[serde(default)]
     pub resolved: bool,
+    /// One-sided upper end at level 1 − α/m, simultaneous over the m layers (Bonferroni):
+    /// max(value + t_{1−α/m}·se, excess + t_{1−α/m}·se_excess). What the bounds are computed from (set by
+    /// [`crate::bounds::assemble`]; NaN until then, or without half-samples).
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub upper: f64,
     /// The smallest excess this layer could resolve at these sizes: z_{1−α/m}·sd_null, with m
     /// the layers tested (set by [`crate::bounds::assemble`]).
     #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
     pub resolution: f64,
     /// Roughly the points per side that would resolve the measured excess, assuming the null's
-    /// spread falls as 1/√n (NaN when resolved, or when the excess is ≤ 0).
+    /// spread falls as 1/√n (NaN when resolved, when the excess is ≤ 0, or when it is already
+    /// at or above the resolution).
     #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
     pub points_needed: f64,
     pub estimator: String,
@@ -126,7 +132,7 @@ impl Estimate {
             seconds: 0.0,
             notes: Vec::new(),
             error: Some(error),
-            ..Estimate::calibrated(Calibration::of(f64::NAN, &[], &[], 0.95))
+            ..Estimate::calibrated(Calibration::of(f64::NAN, &[], &[], 0, 0.95))
         }
     }
 
@@ -146,6 +152,7 @@ impl Estimate {
             excess_lo: cal.excess_lo,
             excess_hi: cal.excess_hi,
             resolved: false,
+            upper: f64::NAN,
             resolution: f64::NAN,
             points_needed: f64::NAN,
             estimator: String::new(),

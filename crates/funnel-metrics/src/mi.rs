@@ -271,7 +271,13 @@ pub fn label_information(
         seconds: start.elapsed().as_secs_f64(),
         notes,
         error: None,
-        ..Estimate::calibrated(Calibration::of(value, &values, &nulls, spec.confidence))
+        ..Estimate::calibrated(Calibration::of(
+            value,
+            &values,
+            &nulls,
+            null_failures,
+            spec.confidence,
+        ))
     }
 }
 
@@ -344,6 +350,6 @@ pub fn input_information(
             "no null baseline: I(X;T) is a difference of two mixture-entropy estimates".into(),
         ],
         error: None,
-        ..Estimate::calibrated(Calibration::of(value, &values, &[], spec.confidence))
+        ..Estimate::calibrated(Calibration::of(value, &values, &[], 0, spec.confidence))
     }
 }

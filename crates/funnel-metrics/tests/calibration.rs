@@ -113,7 +113,13 @@ fn a_real_difference_has_the_smallest_p_value() {
     // ratios by the span's dimension (8), not the manifold's (2): it reads about 4× too high,
     // and no null can see that (the null is right: 0). A known shortfall, which `funnel
     // selftest` reports for the tanh cases; pinned here so that a fix shows up.
-    assert!(e.value > 1.0 && e.lo > 0.5, "[{}, {}] value {}", e.lo, e.hi, e.value);
+    assert!(
+        e.value > 1.0 && e.lo > 0.5,
+        "[{}, {}] value {}",
+        e.lo,
+        e.hi,
+        e.value
+    );
     // W1 too resolves a unit shift of the inputs
     assert!(
         out.w1.p_value <= 1.0 / 50.0 + 1e-12,

@@ -512,6 +512,8 @@ pub fn measure_and_write(
             zero_one: kl01,
             cross_entropy_clipped: at(kl_best, |r| r.kl_bound_ce),
             ratio_zero_one: report::ratio(kl01, gap.zero_one),
+            layer_any: bounds.kl_best_layer_any,
+            zero_one_any: at(bounds.kl_best_layer_any, |r| r.kl_bound),
         },
         w1: W1BoundSummary {
             layer: funnel,
@@ -519,6 +521,8 @@ pub fn measure_and_write(
             ratio_cross_entropy_clipped: report::ratio(w1b, gap.cross_entropy_clipped),
             layer_local: bounds.funnel_layer_local,
             w1_min_layer: bounds.w1_min_layer,
+            layer_any: bounds.funnel_layer_any,
+            cross_entropy_clipped_any: at(bounds.funnel_layer_any, |r| r.w1_bound),
         },
     });
     summary.measurement = Some(MeasurementSummary {

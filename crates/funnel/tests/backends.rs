@@ -36,6 +36,7 @@ lr = 0.01
 max_points = 400
 exact_max_per_class = 200
 bootstrap = 6
+permutations = 9
 kl = "knn"
 w1 = "exact"
 "#;

@@ -77,15 +77,17 @@ fn a_run_writes_every_file_with_the_documented_columns() {
         assert!(v("kl").is_finite() && v("w1").is_finite(), "row {l}: {r:?}");
         assert!(v("kl_lo") <= v("kl_hi") && v("w1_lo") <= v("w1_hi"));
         assert!(v("w1") >= 0.0 && v("lipschitz") > 0.0);
-        // the bounds follow from the interval's upper end: sqrt(D^hi/2) (no bound, never a
-        // clipped 0, when D^hi ≤ 0) and ρ·W^hi + c·TV
-        if v("kl_hi") > 0.0 {
-            assert!((v("kl_bound") - (v("kl_hi") / 2.0).sqrt()).abs() < 1e-9);
+        // the bounds follow from the simultaneous upper end: sqrt(D^up/2) (no bound, never a
+        // clipped 0, when D^up ≤ 0) and ρ·W^up + c·TV; the upper end is one-sided at
+        // 1 − α/layers, so at least the two-sided interval's (1 − α/2)
+        assert!(v("kl_upper") >= v("kl_hi") - 1e-12 && v("w1_upper") >= v("w1_hi") - 1e-12);
+        if v("kl_upper") > 0.0 {
+            assert!((v("kl_bound") - (v("kl_upper") / 2.0).sqrt()).abs() < 1e-9);
         } else {
             assert!(v("kl_bound").is_nan(), "row {l}: {r:?}");
         }
         assert!(v("kl_bound") != 0.0 && v("w1_bound") != 0.0);
-        let want = v("lipschitz") * v("w1_hi") + 5.0 * v("w1_label_tv");
+        let want = v("lipschitz") * v("w1_upper") + 5.0 * v("w1_label_tv");
         assert!((v("w1_bound") - want).abs() < 1e-9 * want.max(1.0));
         // the null, p-value and excess of every divergence
         for d in ["kl", "w1"] {
@@ -388,12 +390,12 @@ fn the_quick_selftest_measures_coverage_per_case() {
         "tanh 2→8, 1:10 sizes",
         "dropout-like",
         "shifted gaussians",
-        "cases reach ≥ 90% coverage",
+        "reach ≥ 90% coverage",
     ] {
         assert!(out.contains(case), "missing {case}: {out}");
     }
-    // every case is counted once, with its k/R
-    assert!(out.contains("/6 "), "{out}");
+    // every case is counted once, with its k of R and its interval
+    assert!(out.contains("/6 ") && out.contains("[0."), "{out}");
 }
 
 #[test]
