@@ -804,7 +804,7 @@ fn layers_figure(s: &Summary) -> Res<Figure> {
         log_if_span: 20.0,
         series: b_series,
         legend_note: Some(
-            "bounds from each interval's upper end; read each against the gap line of its loss"
+            "bounds from the upper ends simultaneous over the layers; read each against the gap line of its loss"
                 .into(),
         ),
     };

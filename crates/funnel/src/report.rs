@@ -367,9 +367,9 @@ pub fn missing_reasons(rows: &[LayerRow]) -> Vec<String> {
                 ));
             } else if bound.is_nan() {
                 out.push(format!(
-                    "layer {} {what}: no bound: the interval's upper end ({}) is not above 0 (the estimator reads below zero at these sizes)",
+                    "layer {} {what}: no bound: the estimate's upper end ({}) is not above 0 (the estimator reads below zero at these sizes)",
                     r.layer,
-                    num(e.hi)
+                    num(e.upper)
                 ));
             }
             if e.permutations == 0 {
@@ -461,8 +461,9 @@ fn resolutions(rows: &[LayerRow], pick: fn(&LayerRow) -> &Estimate) -> String {
         .join(", ")
 }
 
-/// What it would take to resolve the largest positive excess among unresolved layers.
-fn what_it_takes(rows: &[LayerRow], pick: fn(&LayerRow) -> &Estimate) -> String {
+/// What it would take to resolve the largest positive excess among unresolved layers
+/// (`w1`: the divergence is W1, whose floor in d ≥ 3 does not fall as 1/√n).
+fn what_it_takes(rows: &[LayerRow], pick: fn(&LayerRow) -> &Estimate, w1: bool) -> String {
     let unresolved = || {
         rows.iter()
             .filter(|r| !pick(r).resolved && pick(r).excess > 0.0)
@@ -483,10 +484,11 @@ fn what_it_takes(rows: &[LayerRow], pick: fn(&LayerRow) -> &Estimate) -> String 
         .max_by(|a, b| pick(a).excess.total_cmp(&pick(b).excess))
     {
         Some(r) => out.push_str(&format!(
-            " Hypothetically, if the largest excess below its resolution ({} at layer {}) were the true one, it would take roughly {} points per side to resolve (if the null's spread falls as 1/√n, which the W1 floor in d ≥ 3 does not).",
+            " Hypothetically, if the largest excess below its resolution ({} at layer {}) were the true one, it would take roughly {} points per side to resolve (if the null's spread falls as 1/√n{}).",
             num(pick(r).excess),
             r.layer,
-            pick(r).points_needed
+            pick(r).points_needed,
+            if w1 { ", which the W1 floor in d ≥ 3 need not" } else { "" }
         )),
         None if at_resolution.is_empty() => out.push_str(
             " No unresolved layer has a positive excess: more points would not resolve what was measured.",
@@ -520,7 +522,7 @@ pub fn findings(summary: &Summary) -> Vec<String> {
     let (kl_m, w1_m) = (tested(|r| &r.kl), tested(|r| &r.w1));
     let rule = |m: usize| {
         format!(
-            "permutation p-value below Holm's threshold, α = {} over {m} layers, {perms} permutations",
+            "permutation p-value below Holm's threshold, α = {} over {m} layers (separately for KL, W1 and I(T;Y)), {perms} permutations",
             num(alpha)
         )
     };
@@ -548,7 +550,7 @@ pub fn findings(summary: &Summary) -> Vec<String> {
             "No layer's KL divergence is resolved ({}): at these sizes the estimates are not distinguished from the size-matched null, so no layer locates a train/test difference. Resolution (smallest excess the first Holm step could resolve, nats): {}.{}",
             rule(kl_m),
             resolutions(rows, |r| &r.kl),
-            what_it_takes(rows, |r| &r.kl)
+            what_it_takes(rows, |r| &r.kl, false)
         )),
     }
     if let Some(l) = bounds.kl.layer_any.filter(|&l| Some(l) != bounds.kl.layer) {
@@ -571,7 +573,7 @@ pub fn findings(summary: &Summary) -> Vec<String> {
             "No layer's W1 distance is resolved ({}): at these sizes the estimates are not distinguished from the size-matched null (the finite-sample floor), so there is no resolved funnel layer. Resolution: {}.{}",
             rule(w1_m),
             resolutions(rows, |r| &r.w1),
-            what_it_takes(rows, |r| &r.w1)
+            what_it_takes(rows, |r| &r.w1, true)
         )),
     }
     if let Some(l) = bounds.w1.layer_any.filter(|&l| Some(l) != bounds.w1.layer) {
@@ -598,6 +600,11 @@ pub fn findings(summary: &Summary) -> Vec<String> {
             if kl_res.is_empty() { "none".into() } else { kl_res.join(", ") },
             if w1_res.is_empty() { "none".into() } else { w1_res.join(", ") },
         ));
+    }
+    if rows.first().is_some_and(|r| r.kl.resolved || r.w1.resolved) {
+        out.push(
+            "Layer 0 (the input) resolves. When train and test are drawn from the same distribution its train-vs-test divergence is 0 by construction, so this is a false positive (Holm keeps their rate at α per run and divergence); it is a finding only when the test data comes from another distribution (data.test_shift, funnel measure on shifted data).".into(),
+        );
     }
     if let (Some(l), Some(cert)) = (bounds.w1.w1_min_layer, bounds.w1.layer) {
         if l != cert {
@@ -897,7 +904,7 @@ pub fn markdown(summary: &Summary) -> String {
              its **resolution** z_{1−α/m}·sd(null) is the smallest excess it could resolve at these sizes. \
              **Interval**: [min(value, excess) − t·se, max(value, excess) + t·se], se from half-samples: it spans the raw and the null-corrected readings, \
              because the estimator's bias under the alternative lies between 0 and its bias under the null; its coverage is measured by `funnel selftest`. \
-             **Bounds** use the interval's upper end (conservative): KL bound (0-1) = sqrt(D^hi/2); KL bound (clipped CE) = c·sqrt(D^hi/2); W1 bound = ρ_l·W^hi + c·TV(π_train, π_test), \
+             **Bounds** use a one-sided upper end at 1 − α/m, simultaneous over the m layers (Bonferroni; `kl_upper`, `w1_upper` in `layers.csv`): KL bound (0-1) = sqrt(D^up/2); KL bound (clipped CE) = c·sqrt(D^up/2); W1 bound = ρ_l·W^up + c·TV(π_train, π_test), \
              on the cross-entropy clipped at c (and on the plain cross-entropy when TV = 0), with ρ_l the product of the later layers' \
              operator norms and activation constants (×1/(1−p) for active dropout): a certified constant. A bound at least the loss's range is marked vacuous. \
              ρ̂_l is the largest gradient norm of the loss in T_l at the captured examples, a lower estimate of the true constant; ρ̂_l·W_l is not a certified bound.\n\n",

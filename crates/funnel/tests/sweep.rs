@@ -114,6 +114,35 @@ fn a_sweep_writes_one_row_per_cell_and_resumes_after_an_interruption() {
         .next()
         .unwrap()
         .contains("kl_bound_min_mean,kl_bound_min_std"));
+    // no bound column holds a clipped 0 (a bound is positive or NaN), and the headline minima
+    // are over resolved layers only
+    let mut rdr = csv::Reader::from_reader(summary.as_bytes());
+    let head = rdr.headers().unwrap().clone();
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        for (h, v) in head.iter().zip(rec.iter()) {
+            if h.contains("bound") && !h.ends_with("_layer") {
+                let x: f64 = v.parse().unwrap();
+                assert!(x.is_nan() || x > 0.0, "{h} = {v}");
+            }
+        }
+        let get = |name: &str| -> f64 {
+            rec[head.iter().position(|h| h == name).unwrap()]
+                .parse()
+                .unwrap()
+        };
+        let kl_min = get("kl_bound_min");
+        if kl_min.is_finite() {
+            let l = get("kl_bound_min_layer") as usize;
+            assert_eq!(get(&format!("kl_resolved_l{l}")), 1.0);
+        }
+    }
+    assert!(agg
+        .lines()
+        .next()
+        .unwrap()
+        .contains("gap_zero_one_lo,gap_zero_one_hi"));
+    assert!(agg.lines().next().unwrap().contains("kl_bound_seeds_min"));
     let rank = std::fs::read_to_string(sweep.join("rankings.csv")).unwrap();
     assert!(rank.starts_with("measure,gap,tau_b,cells\n"), "{rank}");
     assert!(rank.contains("kl_bound_min,gap_zero_one,"));
