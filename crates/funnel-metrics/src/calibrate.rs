@@ -230,6 +230,39 @@ fn pooled(c: &ClassPair) -> Coords {
     Coords::new(data, c.train.n + c.test.n, c.train.d)
 }
 
+/// `count` values of label_term + Σ_y w_y·f(P'_y, Q'_y), each class's pair (P', Q') drawn by
+/// `draw(class index, class, rng)`; and how many draws the estimator failed on.
+fn resample(
+    classes: &[ClassPair],
+    count: usize,
+    label_term: f64,
+    f: &mut ClassFn<'_>,
+    rng: &mut ChaCha8Rng,
+    mut draw: impl FnMut(usize, &ClassPair, &mut ChaCha8Rng) -> (Coords, Coords),
+) -> (Vec<f64>, usize) {
+    let mut values = Vec::with_capacity(count);
+    let mut failures = 0;
+    for _ in 0..count {
+        let sides: Vec<(Coords, Coords)> = classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| draw(i, c, rng))
+            .collect();
+        match combine(
+            classes
+                .iter()
+                .zip(&sides)
+                .map(|(c, (p, q))| (c.class, c.weight, p, q)),
+            f,
+            rng,
+        ) {
+            Ok(v) => values.push(label_term + v.value),
+            Err(_) => failures += 1,
+        }
+    }
+    (values, failures)
+}
+
 /// Runs one estimator with its size-matched permutation null and half-sample spread.
 pub(crate) fn calibrate(
     classes: &[ClassPair],
@@ -267,33 +300,22 @@ pub(crate) fn calibrate(
     } else {
         Vec::new()
     };
-    let mut null_values = Vec::with_capacity(spec.permutations);
-    let mut null_failures = 0;
-    for _ in 0..spec.permutations {
-        let sides: Vec<(Coords, Coords)> = classes
-            .iter()
-            .zip(&pools)
-            .map(|(c, pool)| {
-                let mut idx: Vec<usize> = (0..pool.n).collect();
-                idx.shuffle(&mut null_rng);
-                (
-                    pool.select(&idx[..c.train.n]),
-                    pool.select(&idx[c.train.n..]),
-                )
-            })
-            .collect();
-        match combine(
-            classes
-                .iter()
-                .zip(&sides)
-                .map(|(c, (p, q))| (c.class, c.weight, p, q)),
-            f,
-            &mut null_rng,
-        ) {
-            Ok(v) => null_values.push(label_term + v.value),
-            Err(_) => null_failures += 1,
-        }
-    }
+    let (null_values, null_failures) = resample(
+        classes,
+        spec.permutations,
+        label_term,
+        f,
+        &mut null_rng,
+        |i, c, rng| {
+            let pool = &pools[i];
+            let mut idx: Vec<usize> = (0..pool.n).collect();
+            idx.shuffle(rng);
+            (
+                pool.select(&idx[..c.train.n]),
+                pool.select(&idx[c.train.n..]),
+            )
+        },
+    );
     if null_failures > 0 {
         notes.push(format!(
             "{null_failures} of {} permutations failed",
@@ -302,29 +324,18 @@ pub(crate) fn calibrate(
     }
     // half-sample spread
     let mut boot_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "bootstrap"));
-    let mut values = Vec::with_capacity(spec.bootstrap);
-    let mut failures = 0;
-    for _ in 0..spec.bootstrap {
-        let halves: Vec<(Coords, Coords)> = classes
-            .iter()
-            .map(|c| {
-                let ip = half(c.train.n, &mut boot_rng);
-                let iq = half(c.test.n, &mut boot_rng);
-                (c.train.select(&ip), c.test.select(&iq))
-            })
-            .collect();
-        match combine(
-            classes
-                .iter()
-                .zip(&halves)
-                .map(|(c, (p, q))| (c.class, c.weight, p, q)),
-            f,
-            &mut boot_rng,
-        ) {
-            Ok(v) => values.push(label_term + v.value),
-            Err(_) => failures += 1,
-        }
-    }
+    let (values, failures) = resample(
+        classes,
+        spec.bootstrap,
+        label_term,
+        f,
+        &mut boot_rng,
+        |_, c, rng| {
+            let ip = half(c.train.n, rng);
+            let iq = half(c.test.n, rng);
+            (c.train.select(&ip), c.test.select(&iq))
+        },
+    );
     if failures > 0 {
         notes.push(format!(
             "{failures} of {} half-sample resamples failed",
