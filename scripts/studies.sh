@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reruns every study of issue 4 and copies what the write-ups cite into experiments/:
 # summary.csv, aggregate.csv and the figures of each sweep; gibbs.csv, fits.csv, report.md and
-# the figure of the exact Gibbs enumeration. About 3 minutes on 2 cores once built.
+# the figure of the exact Gibbs enumeration. About 18 minutes on 2 cores once built (most of it
+# the permutation nulls of contraction/noise). The depth sweep runs separately (README there).
 #   scripts/studies.sh [FUNNEL_BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
