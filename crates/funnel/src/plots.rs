@@ -1016,6 +1016,9 @@ struct Cell {
     width: String,
     activation: Option<String>,
     values: BTreeMap<&'static str, f64>,
+    /// `kl_debiased_l0…` (label term + excess per layer), empty for summaries written before
+    /// the size-matched null.
+    debiased: Vec<f64>,
 }
 
 const SWEEP_VALUES: [&str; 5] = [
@@ -1041,6 +1044,9 @@ fn read_sweep(csv_bytes: &[u8]) -> Result<Vec<Cell>, String> {
         .iter()
         .map(|n| need(n).map(|c| (*n, c)))
         .collect::<Result<_, _>>()?;
+    let debiased: Vec<usize> = (0..)
+        .map_while(|l| col(&format!("kl_debiased_l{l}")))
+        .collect();
     let mut out = Vec::new();
     for (i, rec) in r.records().enumerate() {
         let rec = rec.map_err(|e| format!("summary.csv row {}: {e}", i + 2))?;
@@ -1061,12 +1067,58 @@ fn read_sweep(csv_bytes: &[u8]) -> Result<Vec<Cell>, String> {
             width: rec.get(width).unwrap_or("").trim().to_string(),
             activation: activation.map(|a| rec.get(a).unwrap_or("").trim().to_string()),
             values: values.iter().map(|&(n, c)| (n, parse(c))).collect(),
+            debiased: debiased.iter().map(|&c| parse(c)).collect(),
         });
     }
     if out.is_empty() {
         return Err("summary.csv has no finished (status ok) cell".into());
     }
     Ok(out)
+}
+
+/// The KL bound on the expected 0-1 gap from the seeds of each group and depth (DESIGN §2.3):
+/// per layer the Student-t 95% interval of the mean debiased divergence across seeds, the bound
+/// sqrt(hi/2), and its minimum over the layers whose interval lies above 0 (NaN where none
+/// does) — as `kl_bound_seeds_min` in `aggregate.csv`.
+fn seed_bounds(cells: &[Cell]) -> Vec<(String, Vec<(f64, f64, f64, f64)>)> {
+    let mut groups: BTreeMap<(Option<String>, u64, String), BTreeMap<i64, Vec<&Cell>>> =
+        BTreeMap::new();
+    for c in cells {
+        let wkey = c.width.parse::<u64>().unwrap_or(u64::MAX);
+        groups
+            .entry((c.activation.clone(), wkey, c.width.clone()))
+            .or_default()
+            .entry((c.depth * 1000.0).round() as i64)
+            .or_default()
+            .push(c);
+    }
+    groups
+        .into_iter()
+        .map(|((act, _, width), depths)| {
+            let label = match act {
+                Some(a) if !a.is_empty() => format!("width {width}, {a}"),
+                _ => format!("width {width}"),
+            };
+            let pts = depths
+                .into_iter()
+                .map(|(d, cs)| {
+                    let layers = cs.iter().map(|c| c.debiased.len()).max().unwrap_or(0);
+                    let best = (0..layers)
+                        .filter_map(|l| {
+                            let xs: Vec<f64> = cs
+                                .iter()
+                                .map(|c| c.debiased.get(l).copied().unwrap_or(f64::NAN))
+                                .collect();
+                            let (lo, hi) = crate::sweep::seed_interval(&xs, 0.95);
+                            (lo > 0.0).then(|| (hi / 2.0).sqrt())
+                        })
+                        .fold(f64::NAN, f64::min);
+                    (d as f64 / 1000.0, best, best, best)
+                })
+                .collect();
+            (label, pts)
+        })
+        .collect()
 }
 
 /// Mean and ± one standard deviation over seeds of `value`, per group and depth:
@@ -1127,7 +1179,7 @@ pub fn sweep_figures(csv_bytes: &[u8], title: &str) -> Result<Vec<Figure>, Strin
     let cells = read_sweep(csv_bytes)?;
     guarded(|| {
         let ticks = depth_ticks(&cells);
-        let note = "mean over the seeds where a layer resolved; error bars ± 1 sd (≥ 2 seeds); aggregate.csv has the bound on the expected gap from the across-seed interval".to_string();
+        let note = "mean over seeds where a layer resolved, ± 1 sd; seeds-together: aggregate.csv kl_bound_seeds_min".to_string();
         let panel = |title: &str, y_desc: &str, bound: &str, bound_name: &str, gap: &str| {
             let mut series = Vec::new();
             let bounds = by_group(&cells, bound);
@@ -1162,7 +1214,7 @@ pub fn sweep_figures(csv_bytes: &[u8], title: &str) -> Result<Vec<Figure>, Strin
                 legend_note: Some(note.clone()),
             }
         };
-        let panels = [
+        let mut panels = [
             panel(
                 "0-1 loss: smallest KL bound over resolved layers vs measured gap",
                 "0-1 loss",
@@ -1178,7 +1230,21 @@ pub fn sweep_figures(csv_bytes: &[u8], title: &str) -> Result<Vec<Figure>, Strin
                 "gap_ce_clipped",
             ),
         ];
-        let height = 250 + 360 * panels.len() as u32;
+        // the bound on the expected gap from the seeds together (dotted markers, one per
+        // group and depth where a layer's across-seed interval lies above 0)
+        for (i, (label, pts)) in seed_bounds(&cells).into_iter().enumerate() {
+            if pts.iter().any(|p| p.1.is_finite()) {
+                panels[0].series.push(Series::other(
+                    format!("seeds-together bound, {label}"),
+                    CYCLE[i % CYCLE.len()],
+                    Kind::Errors {
+                        points: pts,
+                        dashed: true,
+                    },
+                ));
+            }
+        }
+        let height = 250 + 500 * panels.len() as u32;
         let bounds = render(
             "plots/bounds_vs_depth",
             (1150, height.max(900)),

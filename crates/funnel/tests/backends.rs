@@ -103,6 +103,21 @@ fn assert_equivalent(a: &Path, b: &Path, what: &str) -> f64 {
             if u.is_nan() && v.is_nan() {
                 continue;
             }
+            // a permutation p-value counts null values ≥ the estimate: a null value within
+            // float noise of the estimate may count on one backend and not on the other, so p
+            // may differ by one permutation step (1/(1 + 9) here); the points needed exist only
+            // below the resolution, a threshold the same noise may cross
+            if key.1.ends_with("_p") {
+                assert!(
+                    (u - v).abs() <= 0.1 + 1e-12,
+                    "{what}: {file} `{}`: {u} vs {v}",
+                    key.1
+                );
+                continue;
+            }
+            if key.1.ends_with("_points_needed") {
+                continue;
+            }
             let diff = (u - v).abs();
             assert!(
                 diff <= ATOL + RTOL * u.abs().max(v.abs()),
