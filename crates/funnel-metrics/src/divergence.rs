@@ -1,13 +1,14 @@
-//! Class-conditional divergences between a layer's train and test clouds, each with a null
-//! baseline and a bootstrap confidence interval (DESIGN §2.3, §2.4, §2.9).
+//! Class-conditional divergences between a layer's train and test clouds, each with a
+//! size-matched permutation null, a p-value and an interval (DESIGN §2.3, §2.4, §2.9).
 //!
 //! * KL: D = KL(π_tr ‖ π_te) + Σ_y π_tr(y)·KL(P_{T|y} ‖ Q_{T|y}).
 //! * W1: W = Σ_y π_tr(y)·W1(P_{T|y}, Q_{T|y}); the label term TV(π_tr, π_te) is reported beside
 //!   it and enters the bound as c·TV.
 //!
 //! Each class is worked in the span of its pooled (train ∪ test) cloud, computed once and reused
-//! by the null baseline and every bootstrap resample (they are subsets of the same points).
-//! The null baseline and the half-sampling interval are computed by [`crate::calibrate`].
+//! by every permutation and half-sample (they are rearrangements and subsets of the same
+//! points). The null, p-value, excess and interval are computed by [`crate::calibrate`]; kNN KL
+//! works at equal sizes per class (the larger side subsampled once, seeded).
 
 use std::cell::Cell;
 
@@ -64,7 +65,7 @@ pub struct Estimate {
     pub null_sd: f64,
     #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
     pub null_q95: f64,
-    /// (1 + #{null ≥ value}) / (1 + permutations).
+    /// (1 + #{null ≥ value} + failed permutations) / (1 + all permutations).
     #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
     pub p_value: f64,
     /// Permutations that produced a null value.
@@ -82,8 +83,8 @@ pub struct Estimate {
     #[serde(default)]
     pub resolved: bool,
     /// One-sided upper end at level 1 − α/m, simultaneous over the m layers (Bonferroni):
-    /// max(value + t_{1−α/m}·se, excess + t_{1−α/m}·se_excess). What the bounds are computed from (set by
-    /// [`crate::bounds::assemble`]; NaN until then, or without half-samples).
+    /// max(value + t_{1−α/m}·se, excess + t_{1−α/m}·se_excess). What the bounds are computed
+    /// from (set by [`crate::bounds::assemble`]; NaN until then, or without half-samples).
     #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
     pub upper: f64,
     /// The smallest excess this layer could resolve at these sizes: z_{1−α/m}·sd_null, with m

@@ -5,10 +5,11 @@
 //!   labelled point clouds.
 //! * [`kl`] — `gaussian` (closed form on fitted Gaussians) and `knn` (Wang–Kulkarni–Verdú).
 //! * [`w1`] — `exact` (optimal assignment, [`assignment`]), `sliced`, and exact 1-D W1.
-//! * [`divergence::layer_divergence`] — class-conditional KL and W1 of one layer with a null
-//!   baseline and a bootstrap interval.
+//! * [`divergence::layer_divergence`] — class-conditional KL and W1 of one layer with a
+//!   size-matched permutation null, p-value, excess and interval ([`calibrate`]).
 //! * [`lipschitz`] — spectral norms by power iteration, ρ_l per layer.
-//! * [`bounds`] — the KL and W1 bounds and the funnel layer.
+//! * [`bounds`] — Holm resolution over layers, the KL and W1 bounds from simultaneous upper
+//!   ends, and the funnel layer.
 //!
 //! Heavy kernels (pairwise distances, projections, power iteration) run on the burn backend of
 //! the run's `Device`; the assignment solver and exact refinements run on the host in f64.
