@@ -1076,21 +1076,26 @@ fn read_sweep(csv_bytes: &[u8]) -> Result<Vec<Cell>, String> {
     Ok(out)
 }
 
-/// The KL bound on the expected 0-1 gap from the seeds of each group and depth (DESIGN §2.3):
-/// per layer the Student-t 95% interval of the mean debiased divergence across seeds, the bound
-/// sqrt(hi/2), and its minimum over the layers whose interval lies above 0 (NaN where none
-/// does) — as `kl_bound_seeds_min` in `aggregate.csv`.
-fn seed_bounds(cells: &[Cell]) -> Vec<(String, Vec<(f64, f64, f64, f64)>)> {
-    let mut groups: BTreeMap<(Option<String>, u64, String), BTreeMap<i64, Vec<&Cell>>> =
-        BTreeMap::new();
+/// The cells grouped by width × activation (a label each, widths in numeric order) and, within
+/// a group, by depth: label → [(depth, the cells' items)], with `item` mapping a cell to what
+/// the caller needs (None leaves it out).
+fn grouped<'a, T>(
+    cells: &'a [Cell],
+    item: impl Fn(&'a Cell) -> Option<T>,
+) -> Vec<(String, Vec<(f64, Vec<T>)>)> {
+    type Key = (Option<String>, u64, String);
+    let mut groups: BTreeMap<Key, BTreeMap<i64, Vec<T>>> = BTreeMap::new();
     for c in cells {
+        // widths sort numerically when they are numbers ("[64, 64]" and others as text)
         let wkey = c.width.parse::<u64>().unwrap_or(u64::MAX);
-        groups
+        let entry = groups
             .entry((c.activation.clone(), wkey, c.width.clone()))
             .or_default()
             .entry((c.depth * 1000.0).round() as i64)
-            .or_default()
-            .push(c);
+            .or_default();
+        if let Some(x) = item(c) {
+            entry.push(x);
+        }
     }
     groups
         .into_iter()
@@ -1099,6 +1104,23 @@ fn seed_bounds(cells: &[Cell]) -> Vec<(String, Vec<(f64, f64, f64, f64)>)> {
                 Some(a) if !a.is_empty() => format!("width {width}, {a}"),
                 _ => format!("width {width}"),
             };
+            let depths = depths
+                .into_iter()
+                .map(|(d, xs)| (d as f64 / 1000.0, xs))
+                .collect();
+            (label, depths)
+        })
+        .collect()
+}
+
+/// The KL bound on the expected 0-1 gap from the seeds of each group and depth (DESIGN §2.3):
+/// per layer the Student-t 95% interval of the mean debiased divergence across seeds, the bound
+/// sqrt(hi/2), and its minimum over the layers whose interval lies above 0 (NaN where none
+/// does) — as `kl_bound_seeds_min` in `aggregate.csv`.
+fn seed_bounds(cells: &[Cell]) -> Vec<(String, Vec<(f64, f64, f64, f64)>)> {
+    grouped(cells, Some)
+        .into_iter()
+        .map(|(label, depths)| {
             let pts = depths
                 .into_iter()
                 .map(|(d, cs)| {
@@ -1113,7 +1135,7 @@ fn seed_bounds(cells: &[Cell]) -> Vec<(String, Vec<(f64, f64, f64, f64)>)> {
                             (lo > 0.0).then(|| (hi / 2.0).sqrt())
                         })
                         .fold(f64::NAN, f64::min);
-                    (d as f64 / 1000.0, best, best, best)
+                    (d, best, best, best)
                 })
                 .collect();
             (label, pts)
@@ -1124,34 +1146,15 @@ fn seed_bounds(cells: &[Cell]) -> Vec<(String, Vec<(f64, f64, f64, f64)>)> {
 /// Mean and ± one standard deviation over seeds of `value`, per group and depth:
 /// group label → [(depth, mean, mean − sd, mean + sd)].
 fn by_group(cells: &[Cell], value: &str) -> Vec<(String, Vec<(f64, f64, f64, f64)>)> {
-    let mut groups: BTreeMap<(Option<String>, u64, String), BTreeMap<i64, Vec<f64>>> =
-        BTreeMap::new();
-    for c in cells {
-        // widths sort numerically when they are numbers ("[64, 64]" and others as text)
-        let wkey = c.width.parse::<u64>().unwrap_or(u64::MAX);
-        let v = c.values[value];
-        let entry = groups
-            .entry((c.activation.clone(), wkey, c.width.clone()))
-            .or_default()
-            .entry((c.depth * 1000.0).round() as i64)
-            .or_default();
-        if v.is_finite() {
-            entry.push(v);
-        }
-    }
-    groups
+    grouped(cells, |c| Some(c.values[value]).filter(|v| v.is_finite()))
         .into_iter()
-        .map(|((act, _, width), depths)| {
-            let label = match act {
-                Some(a) if !a.is_empty() => format!("width {width}, {a}"),
-                _ => format!("width {width}"),
-            };
+        .map(|(label, depths)| {
             let pts = depths
                 .into_iter()
                 .map(|(d, v)| {
                     let n = v.len() as f64;
                     if v.is_empty() {
-                        return (d as f64 / 1000.0, f64::NAN, f64::NAN, f64::NAN);
+                        return (d, f64::NAN, f64::NAN, f64::NAN);
                     }
                     let mean = v.iter().sum::<f64>() / n;
                     let sd = if v.len() > 1 {
@@ -1159,7 +1162,7 @@ fn by_group(cells: &[Cell], value: &str) -> Vec<(String, Vec<(f64, f64, f64, f64
                     } else {
                         f64::NAN
                     };
-                    (d as f64 / 1000.0, mean, mean - sd, mean + sd)
+                    (d, mean, mean - sd, mean + sd)
                 })
                 .collect();
             (label, pts)
