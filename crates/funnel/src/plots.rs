@@ -1076,13 +1076,16 @@ fn read_sweep(csv_bytes: &[u8]) -> Result<Vec<Cell>, String> {
     Ok(out)
 }
 
+/// Per group label, per depth, the items of its cells.
+type Grouped<T> = Vec<(String, Vec<(f64, Vec<T>)>)>;
+
+/// Per group label, points (depth, value, low, high).
+type Curves = Vec<(String, Vec<(f64, f64, f64, f64)>)>;
+
 /// The cells grouped by width × activation (a label each, widths in numeric order) and, within
 /// a group, by depth: label → [(depth, the cells' items)], with `item` mapping a cell to what
 /// the caller needs (None leaves it out).
-fn grouped<'a, T>(
-    cells: &'a [Cell],
-    item: impl Fn(&'a Cell) -> Option<T>,
-) -> Vec<(String, Vec<(f64, Vec<T>)>)> {
+fn grouped<'a, T>(cells: &'a [Cell], item: impl Fn(&'a Cell) -> Option<T>) -> Grouped<T> {
     type Key = (Option<String>, u64, String);
     let mut groups: BTreeMap<Key, BTreeMap<i64, Vec<T>>> = BTreeMap::new();
     for c in cells {
@@ -1117,7 +1120,7 @@ fn grouped<'a, T>(
 /// per layer the Student-t 95% interval of the mean debiased divergence across seeds, the bound
 /// sqrt(hi/2), and its minimum over the layers whose interval lies above 0 (NaN where none
 /// does) — as `kl_bound_seeds_min` in `aggregate.csv`.
-fn seed_bounds(cells: &[Cell]) -> Vec<(String, Vec<(f64, f64, f64, f64)>)> {
+fn seed_bounds(cells: &[Cell]) -> Curves {
     grouped(cells, Some)
         .into_iter()
         .map(|(label, depths)| {
@@ -1145,7 +1148,7 @@ fn seed_bounds(cells: &[Cell]) -> Vec<(String, Vec<(f64, f64, f64, f64)>)> {
 
 /// Mean and ± one standard deviation over seeds of `value`, per group and depth:
 /// group label → [(depth, mean, mean − sd, mean + sd)].
-fn by_group(cells: &[Cell], value: &str) -> Vec<(String, Vec<(f64, f64, f64, f64)>)> {
+fn by_group(cells: &[Cell], value: &str) -> Curves {
     grouped(cells, |c| Some(c.values[value]).filter(|v| v.is_finite()))
         .into_iter()
         .map(|(label, depths)| {
