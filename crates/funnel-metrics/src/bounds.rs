@@ -4,6 +4,7 @@
 use funnel_model::{LayerInfo, Stochastic};
 use serde::{Deserialize, Serialize};
 
+use crate::calibrate::{normal_upper_quantile, se_excess, t_quantile};
 use crate::divergence::{Estimate, LayerDivergence};
 
 /// Sub-Gaussian constant of the 0-1 loss (range 1).
@@ -48,30 +49,21 @@ pub fn resolve(estimates: &mut [&mut Estimate], alpha: f64) {
         .collect();
     let rejected = holm(&p, alpha);
     let m = p.iter().filter(|p| p.is_finite()).count().max(1);
-    let z = crate::calibrate::normal_upper_quantile(alpha / m as f64);
+    let z = normal_upper_quantile(alpha / m as f64);
     // the bounds' upper ends: one-sided 1 − α/m over the layers with a value (Bonferroni), so
     // that every layer's bound — and so their minimum — holds together at level 1 − α
     let valued = estimates.iter().filter(|e| e.ok()).count().max(1);
     for (e, r) in estimates.iter_mut().zip(rejected) {
         e.resolved = r;
-        e.upper = if e.ok() && e.resamples >= 2 {
-            let t = statrs::distribution::StudentsT::new(0.0, 1.0, (e.resamples - 1) as f64)
-                .map(|d| {
-                    statrs::distribution::ContinuousCDF::inverse_cdf(
-                        &d,
-                        1.0 - alpha / valued as f64,
-                    )
-                })
-                .unwrap_or(f64::NAN);
-            // as the interval's upper end, with the one-sided t: the raw reading with se, the
-            // null-corrected one with se² + sd_null²/B
+        // as the interval's upper end, with the one-sided t: the raw reading with se, the
+        // null-corrected one with se_excess (NaN without half-samples)
+        e.upper = if e.ok() {
+            let t = t_quantile(e.resamples, 1.0 - alpha / valued as f64);
             let raw = e.value + t * e.se;
             if e.excess.is_nan() {
                 raw
             } else {
-                let b = e.permutations.max(1) as f64;
-                let se_excess = (e.se * e.se + e.null_sd * e.null_sd / b).sqrt();
-                raw.max(e.excess + t * se_excess)
+                raw.max(e.excess + t * se_excess(e.se, e.null_sd, e.permutations))
             }
         } else {
             f64::NAN
@@ -187,9 +179,6 @@ pub struct Bounds {
     /// argmin_l of the W1 bound over every layer.
     #[serde(default)]
     pub funnel_layer_any: Option<usize>,
-    /// The Holm level the layers were resolved at, and how many layers were tested.
-    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
-    pub alpha: f64,
 }
 
 fn argmin(values: impl Iterator<Item = f64>) -> Option<usize> {
@@ -325,6 +314,10 @@ pub fn assemble(
         } else {
             f64::NAN
         };
+        let (kl_b, w1_b) = (
+            kl_bound(d, SIGMA_ZERO_ONE),
+            w1_bound(rho, w1_hi, clip, div.w1.label_term),
+        );
         rows.push(LayerRow {
             layer: info.index,
             width: info.width,
@@ -332,11 +325,11 @@ pub fn assemble(
             activation: info.activation.name().into(),
             regularizer: info.regularizer.describe(),
             rank: div.rank,
-            kl_bound: kl_bound(d, SIGMA_ZERO_ONE),
+            kl_bound: kl_b,
             kl_bound_ce: kl_bound(d, clip / 2.0),
-            kl_vacuous: kl_bound(d, SIGMA_ZERO_ONE) >= 1.0,
-            w1_bound: w1_bound(rho, w1_hi, clip, div.w1.label_term),
-            w1_vacuous: w1_bound(rho, w1_hi, clip, div.w1.label_term) >= clip,
+            kl_vacuous: kl_b >= 1.0,
+            w1_bound: w1_b,
+            w1_vacuous: w1_b >= clip,
             lipschitz: rho,
             lipschitz_local: rho_local,
             w1_bound_local: w1_bound(rho_local, w1_hi, clip, div.w1.label_term),
@@ -376,7 +369,6 @@ pub fn assemble(
         ),
         kl_best_layer_any: argmin(rows.iter().map(|r| r.kl_bound)),
         funnel_layer_any: argmin(rows.iter().map(|r| r.w1_bound)),
-        alpha,
         rows,
     }
 }
@@ -548,6 +540,7 @@ mod tests {
         for (d, p) in divs.iter_mut().zip([0.5, 0.9, 0.01]) {
             d.kl.p_value = p;
             d.kl.null_sd = 0.01;
+            d.kl.permutations = 4;
             d.kl.excess = d.kl.value;
             d.kl.points_train = 100;
             d.w1.p_value = p;
@@ -561,11 +554,11 @@ mod tests {
             Stochastic::Active,
             0.05,
         );
-        // se = 0 and sd_null = 0.01 with B = 0 (counted as 1): the upper end is
-        // max(value, excess + t·0.01), t the one-sided Student quantile at 1 − α/3
+        // se = 0 and sd_null = 0.01 over B = 4 permutations: the upper end is
+        // max(value, excess + t·0.01/√4), t the one-sided Student quantile at 1 − α/3
         let t9 = statrs::distribution::StudentsT::new(0.0, 1.0, 9.0).unwrap();
         let t9 = statrs::distribution::ContinuousCDF::inverse_cdf(&t9, 1.0 - 0.05 / 3.0);
-        assert!((b.rows[0].kl.upper - (0.02 + t9 * 0.01)).abs() < 1e-12);
+        assert!((b.rows[0].kl.upper - (0.02 + t9 * 0.005)).abs() < 1e-12);
         assert!((b.rows[0].kl_bound - (b.rows[0].kl.upper / 2.0).sqrt()).abs() < 1e-12);
         assert!(b.rows[1].kl_bound.is_nan() && b.rows[1].kl_bound_ce.is_nan());
         assert!(b.rows.iter().all(|r| r.kl_bound != 0.0));
@@ -575,7 +568,7 @@ mod tests {
         assert_eq!(b.kl_best_layer, Some(2));
         assert_eq!(b.funnel_layer, Some(2));
         // resolution z_{1−0.05/3}·0.01, and the points that would resolve 0.02
-        let z = crate::calibrate::normal_upper_quantile(0.05 / 3.0);
+        let z = normal_upper_quantile(0.05 / 3.0);
         assert!((b.rows[0].kl.resolution - z * 0.01).abs() < 1e-12);
         let need = (100.0 * (z * 0.01 / 0.02f64).powi(2)).ceil();
         assert_eq!(b.rows[0].kl.points_needed, need);
@@ -599,7 +592,7 @@ mod tests {
         let t = statrs::distribution::StudentsT::new(0.0, 1.0, 9.0).unwrap();
         let t = statrs::distribution::ContinuousCDF::inverse_cdf(&t, 1.0 - 0.05 / 3.0);
         // the null-corrected reading carries the null mean's error too: se² + sd_null²/B
-        let up = 0.5 + t * (0.01f64 * 0.01 + 0.01 * 0.01).sqrt();
+        let up = 0.5 + t * (0.01f64 * 0.01 + 0.01 * 0.01 / 4.0).sqrt();
         assert!((b.rows[2].kl.upper - up).abs() < 1e-12);
         assert!((b.rows[2].kl_bound - (up / 2.0).sqrt()).abs() < 1e-12);
     }

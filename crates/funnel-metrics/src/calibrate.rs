@@ -38,6 +38,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+use statrs::statistics::Statistics;
 
 use crate::divergence::{Bias, Estimate};
 use crate::span::Coords;
@@ -70,18 +71,31 @@ pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-/// Mean and sample standard deviation (NaN where undefined).
+/// Mean and sample standard deviation (statrs: NaN for an empty list, sd NaN below 2 values).
 pub(crate) fn mean_sd(values: &[f64]) -> (f64, f64) {
-    let n = values.len();
-    if n == 0 {
-        return (f64::NAN, f64::NAN);
+    (values.mean(), values.std_dev())
+}
+
+/// The Student quantile at `p` with `resamples − 1` degrees of freedom (NaN below 2 resamples):
+/// the t of every interval and upper end built from the half-sample se.
+pub(crate) fn t_quantile(resamples: usize, p: f64) -> f64 {
+    if resamples < 2 {
+        return f64::NAN;
     }
-    let mean = values.iter().sum::<f64>() / n as f64;
-    if n < 2 {
-        return (mean, f64::NAN);
-    }
-    let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1) as f64;
-    (mean, var.sqrt())
+    StudentsT::new(0.0, 1.0, (resamples - 1) as f64)
+        .map(|d| d.inverse_cdf(p))
+        .unwrap_or(f64::NAN)
+}
+
+/// The standard error of the excess value − null mean: se² plus the variance of the null
+/// mean over `permutations` values (none below 2, where the null's sd is undefined).
+pub(crate) fn se_excess(se: f64, null_sd: f64, permutations: usize) -> f64 {
+    let null_mean_var = if permutations >= 2 {
+        null_sd * null_sd / permutations as f64
+    } else {
+        0.0
+    };
+    (se * se + null_mean_var).sqrt()
 }
 
 /// ⌈n/2⌉ of `0..n`, without replacement, sorted.
@@ -122,14 +136,7 @@ impl Calibration {
         confidence: f64,
     ) -> Calibration {
         let (_, se) = mean_sd(resamples);
-        let tail = (1.0 + confidence) / 2.0;
-        let t = if resamples.len() >= 2 {
-            StudentsT::new(0.0, 1.0, (resamples.len() - 1) as f64)
-                .map(|d| d.inverse_cdf(tail))
-                .unwrap_or(f64::NAN)
-        } else {
-            f64::NAN
-        };
+        let t = t_quantile(resamples.len(), (1.0 + confidence) / 2.0);
         let (null_mean, null_sd) = mean_sd(null);
         let mut sorted = null.to_vec();
         sorted.sort_by(f64::total_cmp);
@@ -141,12 +148,7 @@ impl Calibration {
                 / (1 + null_failures + null.len()) as f64
         };
         let excess = value - null_mean;
-        let null_mean_var = if null.len() >= 2 {
-            null_sd * null_sd / null.len() as f64
-        } else {
-            0.0
-        };
-        let se_excess = (se * se + null_mean_var).sqrt();
+        let se_excess = se_excess(se, null_sd, null.len());
         let (excess_lo, excess_hi) = (excess - t * se_excess, excess + t * se_excess);
         // an interval needs the spread; without a null it is the plain interval of the value
         let (lo, hi) = if excess.is_nan() {

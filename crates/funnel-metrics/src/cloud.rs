@@ -140,26 +140,6 @@ pub fn stratified_bootstrap(
     out
 }
 
-/// Two disjoint halves of a cloud, stratified by class (odd classes give the extra point to
-/// the first half).
-pub fn stratified_halves(
-    labels: &[usize],
-    num_classes: usize,
-    rng: &mut ChaCha8Rng,
-) -> (Vec<usize>, Vec<usize>) {
-    let mut a = Vec::with_capacity(labels.len() / 2 + num_classes);
-    let mut b = Vec::with_capacity(labels.len() / 2 + num_classes);
-    for mut idx in class_indices(labels, num_classes) {
-        idx.shuffle(rng);
-        let h = idx.len().div_ceil(2);
-        a.extend_from_slice(&idx[..h]);
-        b.extend_from_slice(&idx[h..]);
-    }
-    a.sort_unstable();
-    b.sort_unstable();
-    (a, b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,17 +173,6 @@ mod tests {
             "{c:?}"
         );
         assert_eq!(stratified_subsample(&labels, 3, 5000, &mut rng).len(), 1000);
-    }
-
-    #[test]
-    fn halves_are_disjoint_and_cover() {
-        let labels: Vec<usize> = (0..101).map(|i| i % 3).collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(2);
-        let (a, b) = stratified_halves(&labels, 3, &mut rng);
-        let mut all: Vec<usize> = a.iter().chain(&b).copied().collect();
-        all.sort_unstable();
-        assert_eq!(all, (0..101).collect::<Vec<_>>());
-        assert!((a.len() as i64 - b.len() as i64).abs() <= 3);
     }
 
     #[test]

@@ -215,16 +215,11 @@ pub struct LayerContext<'a> {
     pub masked: bool,
 }
 
-/// The KL estimator `spec.kl` stands for on a layer of span rank `rank`: `auto` is `smoothed`
-/// on a layer with Gaussian noise of its own, `knn` at rank ≤ [`AUTO_KNN_MAX_RANK`] or on a
-/// non-linear or masked (Dropout, DropConnect) layer, `gaussian` otherwise (see `funnel
-/// selftest`).
-pub fn resolve_kl(spec: &MetricsSpec, rank: usize, noisy: bool, nonlinear: bool) -> KlEstimator {
-    resolve_kl_why(spec, rank, noisy, nonlinear, false).0
-}
-
-/// [`resolve_kl`] with masked layers, and the reason for the choice (for the run header).
-pub fn resolve_kl_why(
+/// The KL estimator `spec.kl` stands for on a layer of span rank `rank`, and why (for the run
+/// header): `auto` is `smoothed` on a layer with Gaussian noise of its own, `knn` on a masked
+/// (Dropout, DropConnect) or non-linear layer or at rank ≤ [`AUTO_KNN_MAX_RANK`], `gaussian`
+/// otherwise (see `funnel selftest`).
+pub fn resolve_kl(
     spec: &MetricsSpec,
     rank: usize,
     noisy: bool,
@@ -361,7 +356,7 @@ pub fn layer_divergence(
             .map(|(a, b)| (a - b).abs())
             .sum::<f64>();
     let k = spec.k;
-    let (kl_kind, kl_why) = resolve_kl_why(spec, rank, noisy, layer.nonlinear, layer.masked);
+    let (kl_kind, kl_why) = resolve_kl(spec, rank, noisy, layer.nonlinear, layer.masked);
     let beta = noise.map(|n| n.beta).or(spec.beta);
     let kl_name = MetricsSpec {
         kl: kl_kind,
@@ -392,9 +387,7 @@ pub fn layer_divergence(
                     if x.n == n {
                         x.clone()
                     } else {
-                        let mut idx = rand::seq::index::sample(rng, x.n, n).into_vec();
-                        idx.sort_unstable();
-                        x.select(&idx)
+                        x.select(&w1::subsample(x.n, n, rng))
                     }
                 };
                 ClassPair {

@@ -24,7 +24,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::calibrate::{half, Calibration};
 use crate::cloud::{class_indices, Cloud};
-use crate::divergence::{resolve_kl, Bias, Estimate};
+use crate::divergence::{resolve_kl, Bias, Estimate, LayerContext};
 use crate::kl;
 use crate::smoothed::{grouped_mixture_entropy, mixture_entropy, smoothed_kl};
 use crate::span::{Coords, Span};
@@ -167,20 +167,26 @@ fn gaussian_class_mi(
 /// Label permutations of the I(T; Y) null, at most.
 pub const MI_PERMUTATIONS: usize = 19;
 
-/// I(T; Y) of one layer's training cloud. `noise` = (pre-noise cloud, β) for a layer with
-/// Gaussian noise, whose `auto` estimator is the smoothed KL; `nonlinear` as in
-/// [`crate::LayerContext`].
+/// I(T; Y) of one layer's training cloud, with the KL estimator `auto` picks for the layer
+/// (`layer` as for [`crate::layer_divergence`]: on a layer with Gaussian noise, the smoothed KL
+/// of its training pre-noise cloud).
 pub fn label_information(
     train: &Cloud,
-    noise: Option<(&Cloud, f64)>,
-    nonlinear: bool,
+    layer: LayerContext<'_>,
     spec: &MetricsSpec,
     device: &Device,
     seed: u64,
 ) -> Estimate {
     let start = Instant::now();
     let probe = Span::of(&[&Coords::from_points(&train.points)]);
-    let kind = resolve_kl(spec, probe.rank(), noise.is_some(), nonlinear);
+    let noise = layer.noise.map(|n| (n.train_pre, n.beta));
+    let (kind, _) = resolve_kl(
+        spec,
+        probe.rank(),
+        noise.is_some(),
+        layer.nonlinear,
+        layer.masked,
+    );
     let beta = noise.map(|n| n.1).or(spec.beta);
     let name = MetricsSpec {
         kl: kind,

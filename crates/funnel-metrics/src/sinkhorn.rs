@@ -19,13 +19,12 @@
 use burn::prelude::*;
 use funnel_model::to_f32_vec;
 use nalgebra::DMatrix;
-use rand::seq::index::sample;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use crate::span::{sq_dist, Coords};
 use crate::tiles::{block_rows, common_scale, log_sum_exp_rows, upload, Base, CACHE_ELEMENTS};
-use crate::w1::{one_dimensional, W1Value};
+use crate::w1::{one_dimensional, subsample, W1Value};
 use crate::EstimateError;
 
 /// Settings of one Sinkhorn solve.
@@ -59,16 +58,6 @@ const FINAL_TOLERANCE: f64 = 1e-4;
 
 /// Pairs sampled to estimate the mean distance that ε is relative to.
 const MEAN_PAIRS: usize = 20_000;
-
-fn subsample(n: usize, cap: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
-    if n <= cap {
-        (0..n).collect()
-    } else {
-        let mut idx = sample(rng, n, cap).into_vec();
-        idx.sort_unstable();
-        idx
-    }
-}
 
 /// One side's cost tiles (rows of this side against all points of the other), cached on the
 /// device when they fit, recomputed otherwise.

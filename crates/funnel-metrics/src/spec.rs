@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KlEstimator {
-    /// Per layer: `smoothed` on layers with Gaussian noise, `gaussian` on linear layers of span
-    /// rank > [`AUTO_KNN_MAX_RANK`], `knn` otherwise (from the closed-form panel of
-    /// `funnel selftest`); see [`crate::resolve_kl`].
+    /// Per layer: `smoothed` on layers with Gaussian noise, `gaussian` on linear, unmasked
+    /// layers of span rank > [`AUTO_KNN_MAX_RANK`], `knn` otherwise (from the coverage panel
+    /// of `funnel selftest`); see [`crate::resolve_kl`].
     Auto,
     /// Wang–Kulkarni–Verdú k-nearest-neighbour estimator.
     Knn,

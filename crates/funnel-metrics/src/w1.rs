@@ -55,8 +55,8 @@ pub fn one_dimensional(a: &mut [f64], b: &mut [f64]) -> f64 {
     total / (n as f64 * m as f64)
 }
 
-/// `count` indices of `0..n` without replacement (all of them, in order, when count ≥ n).
-fn subsample(n: usize, count: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+/// `count` indices of `0..n` without replacement, sorted (all of them when count ≥ n).
+pub(crate) fn subsample(n: usize, count: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     if count >= n {
         (0..n).collect()
     } else {

@@ -121,7 +121,7 @@ fn mixture_entropy_of_a_gaussian_sample_approaches_the_gaussian_entropy() {
 mod information {
     use super::*;
     use funnel_metrics::mi::{input_information, label_information};
-    use funnel_metrics::{Cloud, KlEstimator, MetricsSpec, Points};
+    use funnel_metrics::{Cloud, KlEstimator, LayerContext, MetricsSpec, Points};
 
     fn cloud(c: &Coords, labels: Vec<usize>, k: usize) -> Cloud {
         let pts = Points::new(c.data.iter().map(|v| *v as f32).collect(), c.n, c.d);
@@ -150,8 +150,7 @@ mod information {
         for kind in [KlEstimator::Knn, KlEstimator::Gaussian] {
             let far = label_information(
                 &cloud(&join(&a, &b), labels.clone(), 2),
-                None,
-                false,
+                LayerContext::default(),
                 &spec(kind),
                 &device(),
                 1,
@@ -168,8 +167,7 @@ mod information {
             assert!(far.null.abs() < 0.05, "{kind:?}: null {}", far.null);
             let same = label_information(
                 &cloud(&join(&a, &c), labels.clone(), 2),
-                None,
-                false,
+                LayerContext::default(),
                 &spec(kind),
                 &device(),
                 1,
@@ -184,8 +182,7 @@ mod information {
         };
         let far = label_information(
             &cloud(&join(&a, &b), labels, 2),
-            None,
-            false,
+            LayerContext::default(),
             &s,
             &device(),
             1,
@@ -255,16 +252,27 @@ mod degenerate {
     fn auto_resolves_by_noise_and_rank() {
         let s = MetricsSpec::default();
         assert_eq!(s.kl, KlEstimator::Auto);
-        assert_eq!(resolve_kl(&s, 3, true, true), KlEstimator::Smoothed);
-        assert_eq!(resolve_kl(&s, 8, false, false), KlEstimator::Knn);
-        assert_eq!(resolve_kl(&s, 9, false, false), KlEstimator::Gaussian);
+        assert_eq!(
+            resolve_kl(&s, 3, true, true, false).0,
+            KlEstimator::Smoothed
+        );
+        assert_eq!(resolve_kl(&s, 8, false, false, false).0, KlEstimator::Knn);
+        assert_eq!(
+            resolve_kl(&s, 9, false, false, false).0,
+            KlEstimator::Gaussian
+        );
         // non-linear layers keep kNN at every rank
-        assert_eq!(resolve_kl(&s, 64, false, true), KlEstimator::Knn);
+        assert_eq!(resolve_kl(&s, 64, false, true, false).0, KlEstimator::Knn);
+        // a linear layer with dropout masks (or after one) is no Gaussian either
+        assert_eq!(resolve_kl(&s, 64, false, false, true).0, KlEstimator::Knn);
         let g = MetricsSpec {
             kl: KlEstimator::Gaussian,
             ..s
         };
-        assert_eq!(resolve_kl(&g, 2, true, true), KlEstimator::Gaussian);
+        assert_eq!(
+            resolve_kl(&g, 2, true, true, false).0,
+            KlEstimator::Gaussian
+        );
     }
 
     #[test]
@@ -274,7 +282,7 @@ mod degenerate {
         let same = cloud(vec![1.5; 40], 20, 2, [vec![0; 10], vec![1; 10]].concat(), 2);
         let out = layer_divergence(&same, &same, &spec(), LayerContext::default(), &dev, 1);
         assert_eq!((out.kl.value, out.w1.value), (0.0, 0.0), "{out:?}");
-        let mi = label_information(&same, None, false, &spec(), &dev, 1);
+        let mi = label_information(&same, LayerContext::default(), &spec(), &dev, 1);
         assert_eq!(mi.value, 0.0, "{mi:?}");
         // a constant column next to a varying one: the span drops it
         let mut rng = ChaCha8Rng::seed_from_u64(31);
@@ -296,9 +304,11 @@ mod degenerate {
         let out = layer_divergence(&bad, &bad, &spec(), LayerContext::default(), &dev, 1);
         assert!(out.kl.error.as_deref().unwrap().contains("non-finite"));
         assert!(out.w1.error.is_some());
-        assert!(label_information(&bad, None, false, &spec(), &dev, 1)
-            .error
-            .is_some());
+        assert!(
+            label_information(&bad, LayerContext::default(), &spec(), &dev, 1)
+                .error
+                .is_some()
+        );
         assert!(input_information(&bad, 1, 0.5, &spec(), &dev, 1)
             .error
             .is_some());

@@ -491,8 +491,7 @@ pub fn estimators(data: &[u8]) -> Result<(), String> {
     check("KL", &div.kl);
     check("W1", &div.w1);
     if spec.mi {
-        let pre = noisy.then_some((&p_pre, beta));
-        let ty = label_information(&p, pre, context.nonlinear, &spec, &device, seed);
+        let ty = label_information(&p, context, &spec, &device, seed);
         check("I(T;Y)", &ty);
         if noisy {
             let group = 1 + u.below(3);

@@ -299,27 +299,23 @@ pub fn num(x: f64) -> String {
     format!("{x:.digits$}")
 }
 
-/// `excess [lo, hi]`, or the excess alone without an interval.
-pub fn excess_ci(e: &Estimate) -> String {
-    if e.excess_lo.is_nan() || e.excess_hi.is_nan() {
-        num(e.excess)
+/// `value [lo, hi]`, or `value` alone without an interval.
+fn value_ci(value: f64, lo: f64, hi: f64) -> String {
+    if lo.is_nan() || hi.is_nan() {
+        num(value)
     } else {
-        format!(
-            "{} [{}, {}]",
-            num(e.excess),
-            num(e.excess_lo),
-            num(e.excess_hi)
-        )
+        format!("{} [{}, {}]", num(value), num(lo), num(hi))
     }
 }
 
-/// `value [lo, hi]`, or `value` alone without an interval.
+/// The estimate with its interval.
 pub fn with_ci(e: &Estimate) -> String {
-    if e.lo.is_nan() || e.hi.is_nan() {
-        num(e.value)
-    } else {
-        format!("{} [{}, {}]", num(e.value), num(e.lo), num(e.hi))
-    }
+    value_ci(e.value, e.lo, e.hi)
+}
+
+/// The excess (value − null mean) with its interval.
+fn excess_ci(e: &Estimate) -> String {
+    value_ci(e.excess, e.excess_lo, e.excess_hi)
 }
 
 pub fn ratio(bound: f64, gap: f64) -> Option<f64> {
@@ -334,7 +330,7 @@ fn ratio_text(r: Option<f64>) -> String {
 }
 
 /// `p` with a `*` when the layer is resolved (Holm over the layers).
-pub fn p_text(e: &Estimate) -> String {
+fn p_text(e: &Estimate) -> String {
     if e.p_value.is_nan() {
         return "—".into();
     }
@@ -342,7 +338,7 @@ pub fn p_text(e: &Estimate) -> String {
 }
 
 /// A bound with `vacuous` when it is at least the loss's range.
-pub fn bound_text(b: f64, vacuous: bool) -> String {
+fn bound_text(b: f64, vacuous: bool) -> String {
     if vacuous {
         format!("{} vacuous", num(b))
     } else {
@@ -500,7 +496,7 @@ fn what_it_takes(rows: &[LayerRow], pick: fn(&LayerRow) -> &Estimate, w1: bool) 
 
 /// The measured coverage of kNN KL intervals where the self-test panel finds them short
 /// (`funnel selftest`, experiments/estimator-calibration/selftest.txt).
-pub const KNN_COVERAGE_NOTE: &str = "kNN KL intervals cover the estimator's spread, not its bias under a real difference: `funnel selftest` measures their coverage below 90% in several regimes (many dimensions, uniform and dropout-like clouds, low-dimensional manifolds in a wider span), and reads 0 correctly where there is no difference";
+const KNN_COVERAGE_NOTE: &str = "kNN KL intervals cover the estimator's spread, not its bias under a real difference: `funnel selftest` measures their coverage below 90% in several regimes (many dimensions, uniform and dropout-like clouds, low-dimensional manifolds in a wider span), and reads 0 correctly where there is no difference";
 
 /// Sentences a person can read: where the bounds are tightest among resolved layers, how they
 /// compare to the gap, and what each unresolved measurement would need.

@@ -435,11 +435,9 @@ pub fn measure_and_write(
         };
         let mut div = layer_divergence(tr, te, &config.metrics, context, device, layer_seed);
         if config.metrics.mi {
-            let pre = noise.map(|n| (n.train_pre, n.beta));
             div.mi_ty = Some(label_information(
                 tr,
-                pre,
-                nonlinear,
+                context,
                 &config.metrics,
                 device,
                 layer_seed,

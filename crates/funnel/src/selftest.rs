@@ -212,6 +212,14 @@ fn spec(kl: KlEstimator, w1: W1Estimator, bootstrap: usize, permutations: usize)
     }
 }
 
+/// n points of P = N(0, I_d) and n of Q = N(q_mean, q_std²·I_d), drawn in that order.
+fn gaussian_pair(n: usize, d: usize, q_mean: Vec<f64>, q_std: f64) -> Draw {
+    Box::new(move |rng| {
+        let p = normal(n, d, &vec![0.0; d], 1.0, rng);
+        (p, normal(n, d, &q_mean, q_std, rng))
+    })
+}
+
 fn shifted(d: usize, delta: f64) -> Vec<f64> {
     let mut m = vec![0.0; d];
     m[0] = delta;
@@ -250,10 +258,7 @@ pub fn panel(quick: bool, b: usize, perms: usize, scale: usize) -> Vec<Case> {
             default_for,
             sizes: (n, n),
             dim: d,
-            draw: Box::new(move |rng| {
-                let p = normal(n, d, &vec![0.0; d], 1.0, rng);
-                (p, normal(n, d, &m, 1.5, rng))
-            }),
+            draw: gaussian_pair(n, d, m, 1.5),
         });
     }
     // small divergences
@@ -276,10 +281,7 @@ pub fn panel(quick: bool, b: usize, perms: usize, scale: usize) -> Vec<Case> {
             default_for,
             sizes: (n, n),
             dim: d,
-            draw: Box::new(move |rng| {
-                let p = normal(n, d, &vec![0.0; d], 1.0, rng);
-                (p, normal(n, d, &m, 1.0, rng))
-            }),
+            draw: gaussian_pair(n, d, m, 1.0),
         });
     }
     // unequal sizes, low intrinsic dimension
@@ -371,10 +373,7 @@ pub fn panel(quick: bool, b: usize, perms: usize, scale: usize) -> Vec<Case> {
                 default_for,
                 sizes: (n, n),
                 dim: 1,
-                draw: Box::new(move |rng| {
-                    let p = normal(n, 1, &[0.0], 1.0, rng);
-                    (p, normal(n, 1, &[0.5], 1.5, rng))
-                }),
+                draw: gaussian_pair(n, 1, vec![0.5], 1.5),
             });
             continue;
         }
@@ -391,10 +390,7 @@ pub fn panel(quick: bool, b: usize, perms: usize, scale: usize) -> Vec<Case> {
             default_for,
             sizes: (n, n),
             dim: d,
-            draw: Box::new(move |rng| {
-                let p = normal(n, d, &vec![0.0; d], 1.0, rng);
-                (p, normal(n, d, &m, 1.0, rng))
-            }),
+            draw: gaussian_pair(n, d, m, 1.0),
         });
     }
     cases
