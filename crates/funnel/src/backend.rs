@@ -112,9 +112,11 @@ impl BackendName {
             BackendName::Flex => Ok(Device::flex()),
             #[cfg(feature = "ndarray")]
             BackendName::Ndarray => {
+                // burn 0.22 deprecates ndarray in favour of flex; it is the design card's CPU
+                // backend and the reference the equivalence tests compare flex against. With
+                // the `blas` feature its matmuls go through the system OpenBLAS.
                 #[allow(deprecated)]
-                // burn 0.22 prefers flex; ndarray is the design card's CPU backend
-                Ok(Device::flex())
+                Ok(Device::ndarray())
             }
             #[cfg(feature = "wgpu")]
             BackendName::Wgpu => wgpu_device(index),
@@ -122,6 +124,17 @@ impl BackendName {
             _ => unreachable!("compiled() was checked"),
         }
     }
+}
+
+/// What burn calls the device: `Flex(FlexDevice)`, `NdArray(Cpu)`, `Cube(…)` — written to the
+/// run header and `summary.json`, so a run proves which backend computed it.
+pub fn device_kind(device: &Device) -> String {
+    let debug = format!("{device:?}");
+    debug
+        .strip_prefix("Device<")
+        .and_then(|s| s.strip_suffix('>'))
+        .map(str::to_string)
+        .unwrap_or(debug)
 }
 
 /// The wgpu adapters this machine offers, in the order `--device N` counts them.

@@ -156,10 +156,11 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
         .map_err(io_err("cannot write config.toml"))?;
     let dims = mlp.dims();
     say(format_args!(
-        "funnel measure · {} · run {} · backend {} · seed {}",
+        "funnel measure · {} · run {} · backend {} ({}) · seed {}",
         name,
         run.id(),
         config.backend.name(),
+        crate::backend::device_kind(&device),
         seed
     ));
     say(format_args!(
@@ -189,6 +190,7 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
             run.id(),
             seed,
             config.backend.name(),
+            crate::backend::device_kind(&device),
             DataSummary {
                 kind: config.data.kind().into(),
                 description: format!(

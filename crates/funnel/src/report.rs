@@ -24,6 +24,10 @@ pub struct Summary {
     pub run_id: String,
     pub seed: u64,
     pub backend: String,
+    /// The burn device that computed the run, as burn names it (`NdArray(Cpu)`); absent in
+    /// summaries written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub device: String,
     pub funnel_version: String,
     pub created: String,
     pub data: DataSummary,
@@ -62,6 +66,7 @@ impl Summary {
         run_id: &str,
         seed: u64,
         backend: &str,
+        device: String,
         data: DataSummary,
         model: ModelSummary,
         training: TrainingSummary,
@@ -74,6 +79,7 @@ impl Summary {
             run_id: run_id.into(),
             seed,
             backend: backend.into(),
+            device,
             funnel_version: env!("CARGO_PKG_VERSION").into(),
             created: chrono::Utc::now().to_rfc3339(),
             data,
@@ -825,10 +831,17 @@ pub fn markdown(summary: &Summary) -> String {
             m.permutations
         ));
     }
-    s.push_str(&format!(
-        "| backend, seed | {}, {} |\n",
-        summary.backend, summary.seed
-    ));
+    if summary.device.is_empty() {
+        s.push_str(&format!(
+            "| backend, seed | {}, {} |\n",
+            summary.backend, summary.seed
+        ));
+    } else {
+        s.push_str(&format!(
+            "| backend (device), seed | {} ({}), {} |\n",
+            summary.backend, summary.device, summary.seed
+        ));
+    }
     s.push_str(&format!("| funnel | {} |\n\n", summary.funnel_version));
 
     if let (Some(l), Some(gap)) = (&summary.losses, &summary.gap) {

@@ -104,10 +104,11 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     let mode = config.metrics.stochastic_layers;
     let clip = config.metrics.ce_clip;
     say(format_args!(
-        "funnel · {} · run {} · backend {} · seed {}",
+        "funnel · {} · run {} · backend {} ({}) · seed {}",
         config.name,
         run.id(),
         config.backend.name(),
+        crate::backend::device_kind(&device),
         seed
     ));
     say(format_args!(
@@ -186,6 +187,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
             run.id(),
             seed,
             config.backend.name(),
+            crate::backend::device_kind(&device),
             DataSummary {
                 kind: config.data.kind().into(),
                 description: split.info.description.clone(),

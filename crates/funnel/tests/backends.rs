@@ -64,7 +64,25 @@ fn run_on(dir: &Path, backend: &str) -> PathBuf {
         stdout.contains(&format!("backend {backend}")),
         "the run names its backend: {stdout}"
     );
-    runs(&out, "plain").pop().unwrap()
+    let run = runs(&out, "plain").pop().unwrap();
+    // The run proves which burn device computed it: `--backend ndarray` once ran flex.
+    let kind = match backend {
+        "flex" => "Flex(",
+        "ndarray" => "NdArray(",
+        "wgpu" => "Cube(",
+        other => panic!("no device kind known for {other}"),
+    };
+    let summary = read_json(&run.join("summary.json"));
+    let device = summary["device"].as_str().unwrap_or_default();
+    assert!(
+        device.starts_with(kind),
+        "--backend {backend} ran device `{device}`, not {kind}…)"
+    );
+    assert!(
+        stdout.contains(&format!("backend {backend} ({device})")),
+        "the run header names the device: {stdout}"
+    );
+    run
 }
 
 #[cfg(any(feature = "ndarray", feature = "wgpu"))]
