@@ -28,5 +28,5 @@ rm -rf "$out/gibbs-rate"
 "$funnel" gibbs experiments/gibbs-rate/gibbs.toml --out "$out"
 run=$(ls -d "$out"/gibbs-rate/*/ | tail -1)
 rm -rf experiments/gibbs-rate/plots
-cp "$run/gibbs.csv" "$run/fits.csv" "$run/report.md" experiments/gibbs-rate/
+cp "$run/gibbs.csv" "$run/fits.csv" "$run/report.md" "$run/summary.json" experiments/gibbs-rate/
 cp -r "$run/plots" experiments/gibbs-rate/plots

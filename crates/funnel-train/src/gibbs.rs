@@ -306,7 +306,7 @@ impl GibbsSpec {
 }
 
 /// One (γ, n) cell: averages over the training sets.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GibbsRow {
     pub gamma: f64,
     pub n: usize,
@@ -333,7 +333,7 @@ pub struct GibbsRow {
 }
 
 /// Least-squares fit of ln(gap) on ln(n) for one γ (see [`fit`]).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GibbsFit {
     pub gamma: f64,
     /// Slope of ln(gap) against ln(n): −1 for the O(1/n) rate; NaN with fewer than 2 points.
@@ -346,7 +346,7 @@ pub struct GibbsFit {
 }
 
 /// Everything [`run`] measured.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GibbsResults {
     /// One row per (γ, n), γ-major in the order of the spec, then n in the order of the spec.
     pub rows: Vec<GibbsRow>,

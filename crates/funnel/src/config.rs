@@ -1,6 +1,7 @@
 //! The run configuration: one TOML file, `--set key=value` overrides, validation that names the
 //! offending key, and the resolved copy frozen into every run folder.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use funnel_metrics::MetricsSpec;
@@ -9,6 +10,8 @@ use funnel_train::{DataSpec, TrainSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendName;
+use crate::error::CliError;
+use funnel_train::gibbs::{GibbsError, GibbsSpec};
 
 /// Widest hidden layer funnel measures.
 pub const MAX_WIDTH: usize = 16_384;
@@ -76,7 +79,7 @@ impl ModelSpec {
 /// Bad configuration: the message names the key (and the file position when known).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {}: {source}", path.display())]
+    #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -179,6 +182,166 @@ pub fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ConfigEr
     Ok(())
 }
 
+/// The one TOML loader: parses `text` (the contents of `path`, which only appears in messages)
+/// into `T`, after applying `--set` overrides. Errors name the file, the key and, when the value
+/// comes from the file, its line and column. Configs, study files and `funnel gibbs` files all
+/// enter here.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+    overrides: &[String],
+) -> Result<T, ConfigError> {
+    let syntax = |e: toml::de::Error| {
+        let line = e.span().map(|s| line_col(text, s.start));
+        let mut message = e.message().trim().to_string();
+        // e.g. `duplicate key` alone does not say which: show the line
+        if let Some(l) = line.and_then(|(l, _)| line_text(text, l)) {
+            message = format!("{message} (in `{l}`)");
+        }
+        ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            message,
+        }
+    };
+    let invalid = |e: serde_path_to_error::Error<toml::de::Error>, spans: bool| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: if spans {
+                inner.span().map(|s| line_col(text, s.start))
+            } else {
+                None
+            },
+            key: if key == "." {
+                "(top level)".into()
+            } else {
+                key
+            },
+            message: inner.message().trim().to_string(),
+        }
+    };
+    if overrides.is_empty() {
+        // straight from the text, so errors carry line and column
+        let de = toml::de::Deserializer::parse(text).map_err(syntax)?;
+        serde_path_to_error::deserialize(de).map_err(|e| invalid(e, true))
+    } else {
+        let mut table: toml::Table = text.parse().map_err(syntax)?;
+        for arg in overrides {
+            apply_override(&mut table, arg)?;
+        }
+        serde_path_to_error::deserialize(table).map_err(|e| invalid(e, false))
+    }
+}
+
+/// Reads and parses a TOML file with [`parse_toml`] (no overrides).
+pub fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_toml(&text, path, &[])
+}
+
+/// The file `funnel gibbs` reads.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GibbsFile {
+    pub name: String,
+    #[serde(default)]
+    pub gibbs: GibbsSpec,
+}
+
+/// Reads and checks the file; errors name the file and the key.
+pub fn load_gibbs(path: &Path) -> Result<GibbsFile, CliError> {
+    let file = path.display();
+    let parsed: GibbsFile = load_toml(path).map_err(CliError::input)?;
+    if !valid_name(&parsed.name) {
+        return Err(CliError::input(format!(
+            "{file}: `name`: `{}` must be 1–100 letters, digits, `.`, `_` or `-`, not starting with `.` (it names a folder)",
+            parsed.name
+        )));
+    }
+    parsed.gibbs.validate().map_err(|e| match e {
+        GibbsError::Invalid { .. } => CliError::input(format!("{file}: {e}")),
+    })?;
+    Ok(parsed)
+}
+
+/// A figure a study asks for (`[[figure]]` in the study TOML): columns of `summary.csv`
+/// against one column, averaged over seeds, one line per y column and `group` value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FigureSpec {
+    /// File name under `plots/` (letters, digits, `_`, `-`).
+    pub name: String,
+    pub title: String,
+    /// The x column (an axis or any numeric column); its distinct values are equally spaced,
+    /// in numeric order (a doubling n is a log axis).
+    pub x: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x_label: Option<String>,
+    /// The y columns, one line each.
+    pub y: Vec<String>,
+    /// Legend names of the y columns (default: the column names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// y columns drawn dashed with square markers (e.g. the measured gaps beside bounds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dashed: Vec<String>,
+    /// One line per value of this column (e.g. a width axis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y_label: Option<String>,
+    /// Force a log (true) or linear (false) y axis; default: log when positive values span
+    /// more than a factor 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_y: Option<bool>,
+    /// A horizontal reference line at this y (e.g. 0 or 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hline: Option<f64>,
+    /// Only rows whose column has this value (as written in summary.csv), e.g.
+    /// `select = { "data.n_train" = "200" }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub select: BTreeMap<String, String>,
+}
+
+impl FigureSpec {
+    /// Checks what can be checked without the data; the message names the figure and key.
+    pub fn validate(&self, i: usize) -> Result<(), String> {
+        let at = format!("figure[{i}]");
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!(
+                "{at}.name: `{}` must be letters, digits, `_` or `-` (it names a file)",
+                self.name
+            ));
+        }
+        if self.y.is_empty() {
+            return Err(format!(
+                "{at}.y: needs at least one column (with x = \"layer\": column prefixes such as \"w1_bound_l\")"
+            ));
+        }
+        if !self.labels.is_empty() && self.labels.len() != self.y.len() {
+            return Err(format!(
+                "{at}.labels: {} labels for {} y columns",
+                self.labels.len(),
+                self.y.len()
+            ));
+        }
+        if let Some(d) = self.dashed.iter().find(|d| !self.y.contains(d)) {
+            return Err(format!("{at}.dashed: `{d}` is not one of the y columns"));
+        }
+        Ok(())
+    }
+}
+
 /// Whether `name` can name a results folder: 1–100 letters, digits, `.`, `_` or `-`, not
 /// starting with `.`.
 pub fn valid_name(name: &str) -> bool {
@@ -233,48 +396,7 @@ impl Config {
 
     /// Parses config text (`path` is only used in messages).
     pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
-        let syntax = |e: toml::de::Error| {
-            let line = e.span().map(|s| line_col(text, s.start));
-            let mut message = e.message().trim().to_string();
-            // e.g. `duplicate key` alone does not say which: show the line
-            if let Some(l) = line.and_then(|(l, _)| line_text(text, l)) {
-                message = format!("{message} (in `{l}`)");
-            }
-            ConfigError::Syntax {
-                path: path.to_path_buf(),
-                line,
-                message,
-            }
-        };
-        let invalid = |e: serde_path_to_error::Error<toml::de::Error>, spans: bool| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            ConfigError::Invalid {
-                path: path.to_path_buf(),
-                line: if spans {
-                    inner.span().map(|s| line_col(text, s.start))
-                } else {
-                    None
-                },
-                key: if key == "." {
-                    "(top level)".into()
-                } else {
-                    key
-                },
-                message: inner.message().trim().to_string(),
-            }
-        };
-        if overrides.is_empty() {
-            // straight from the text, so errors carry line and column
-            let de = toml::de::Deserializer::parse(text).map_err(syntax)?;
-            serde_path_to_error::deserialize(de).map_err(|e| invalid(e, true))
-        } else {
-            let mut table: toml::Table = text.parse().map_err(syntax)?;
-            for arg in overrides {
-                apply_override(&mut table, arg)?;
-            }
-            serde_path_to_error::deserialize(table).map_err(|e| invalid(e, false))
-        }
+        parse_toml(text, path, overrides)
     }
 
     /// Range checks across sections; the error names the key.

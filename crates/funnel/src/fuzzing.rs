@@ -24,8 +24,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::backend::BackendName;
 use crate::config::Config;
+use crate::pipeline::prepare::{capture_subsets, points_needed};
 use crate::points::read_points;
-use crate::prepare::{capture_subsets, points_needed};
 
 /// The fuzz targets, by name: the folder names under `fuzz/corpus/` and `fuzz/fuzz_targets/`.
 pub const TARGETS: &[(&str, fn(&[u8]) -> Result<(), String>)] = &[

@@ -34,9 +34,9 @@ pub fn install() {
     let _ = ctrlc::set_handler(|| {
         let again = INTERRUPTED.swap(true, Ordering::SeqCst);
         if MODE.load(Ordering::SeqCst) == 1 && !again {
-            eprintln!(
+            crate::term::warn(format_args!(
                 "\ninterrupted: waiting for the running cells to clean up, then writing the summary (interrupt again to stop at once; rerun the sweep to resume)"
-            );
+            ));
             return;
         }
         // Let the file being written reach its final name; then no other write starts.
@@ -45,10 +45,10 @@ pub fn install() {
         for dir in &staged {
             let _ = std::fs::remove_dir_all(dir);
         }
-        eprintln!(
+        crate::term::warn(format_args!(
             "\ninterrupted: {} unfinished run folder(s) removed; every finished file is complete",
             staged.len()
-        );
+        ));
         std::process::exit(EXIT_INTERRUPTED as i32);
     });
 }

@@ -15,10 +15,12 @@ use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::Serialize;
 
 use crate::backend::{BackendArgs, BackendName};
+use crate::error::CliError;
+use crate::pipeline::prepare::points_needed;
 use crate::points::{read_points, PointFile};
-use crate::prepare::points_needed;
-use crate::report::{num, Status};
-use crate::CliError;
+use crate::results::Status;
+use crate::term::warn;
+use crate::text::num;
 
 /// Arguments of `funnel estimate`. Unset options take the defaults of a config's `[metrics]`.
 #[derive(Debug, Clone, clap::Args)]
@@ -185,7 +187,7 @@ struct Output<'a> {
 }
 
 fn read(path: &Path) -> Result<PointFile, CliError> {
-    read_points(path).map_err(CliError::Input)
+    read_points(path).map_err(CliError::input)
 }
 
 /// Estimates KL(P‖Q) and W1(P, Q); `Failed` (exit 3) when either estimator gives no value.
@@ -195,7 +197,7 @@ pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
         .backend
         .resolve(BackendName::default(), None)
         .device()
-        .map_err(CliError::Input)?;
+        .map_err(CliError::input)?;
     let mut spec = MetricsSpec::default();
     if let Some(kl) = args.kl {
         spec.kl = kl;
@@ -228,17 +230,17 @@ pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
         spec.sliced_directions = d;
     }
     spec.validate()
-        .map_err(|(key, msg)| CliError::Input(format!("{}: {msg}", flag(key))))?;
+        .map_err(|(key, msg)| CliError::input(format!("{}: {msg}", flag(key))))?;
     if spec.kl == KlEstimator::Smoothed && spec.beta.is_none() {
-        return Err(CliError::Input(
-            "--kl smoothed needs --beta, the std of the Gaussian smoothing".into(),
+        return Err(CliError::input(
+            "--kl smoothed needs --beta, the std of the Gaussian smoothing",
         ));
     }
 
     let p = read(&args.p)?;
     let q = read(&args.q)?;
     if p.points.d != q.points.d {
-        return Err(CliError::Input(format!(
+        return Err(CliError::input(format!(
             "{}{}: the points have {} dimensions, but those of {} have {}",
             args.q.display(),
             q.first_line.map(|l| format!(":{l}")).unwrap_or_default(),
@@ -252,7 +254,7 @@ pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
     let mut cloud = |f: &PointFile, path: &Path| -> Result<Cloud, CliError> {
         let idx = stratified_subsample(&vec![0; f.points.n], 1, spec.max_points, &mut rng);
         if idx.len() < need {
-            return Err(CliError::Input(format!(
+            return Err(CliError::input(format!(
                 "{}: {} points; the {} KL estimator needs at least {need} per side (for its null baseline and interval){}",
                 path.display(),
                 idx.len(),
@@ -294,7 +296,7 @@ pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
         seconds: start.elapsed().as_secs_f64(),
     };
     let text = if args.json {
-        serde_json::to_string_pretty(&out).map_err(|e| CliError::Internal(e.to_string()))?
+        serde_json::to_string_pretty(&out).map_err(|e| CliError::internal(e.to_string()))?
     } else {
         table(&out)
     };
@@ -303,7 +305,11 @@ pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
     let failed = [&div.kl, &div.w1].iter().any(|e| e.error.is_some());
     for (name, e) in [("KL", &div.kl), ("W1", &div.w1)] {
         if let Some(err) = &e.error {
-            eprintln!("error: {name} estimator {}: {}", e.estimator, for_pq(err));
+            warn(format_args!(
+                "error: {name} estimator {}: {}",
+                e.estimator,
+                for_pq(err)
+            ));
         }
     }
     Ok(if failed { Status::Failed } else { Status::Ok })

@@ -2,25 +2,23 @@
 //! labelled data set (shifted or production data) without retraining. The run's config rebuilds
 //! the training split exactly (same seed → same split and standardization) and the network,
 //! whose parameters come from `model.bpk`; the rest is `funnel run`'s own tail
-//! ([`crate::run::measure_and_write`]).
+//! (`pipeline::measure`).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
 use funnel_model::derive_seed;
 use funnel_train::data::LabelColumn;
 use funnel_train::DataError;
 
 use crate::backend::BackendArgs;
 use crate::config::Config;
-use crate::prepare::capture_subsets;
-use crate::report::*;
-use crate::results::RunDir;
-use crate::run::{io_err, measure_and_write, say, secs, Measure, MODEL_FILE};
-use crate::CliError;
+use crate::error::{io_err, CliError};
+use crate::pipeline::{self, prepare::capture_subsets, Measure};
+use crate::results::model::MODEL_FILE;
+use crate::results::{self, *};
+use crate::term::say;
 
 /// Arguments of `funnel measure`.
 #[derive(Debug, Clone, clap::Args)]
@@ -55,7 +53,7 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
     let start = Instant::now();
     let dir = &args.run_dir;
     let not_run =
-        |why: String| CliError::Input(format!("{}: not a funnel run folder: {why}", dir.display()));
+        |why: String| CliError::input(format!("{}: not a funnel run folder: {why}", dir.display()));
     let config_path = dir.join("config.toml");
     if !config_path.is_file() {
         return Err(not_run("it has no config.toml".into()));
@@ -71,21 +69,19 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
     let label = args.label.as_deref().map(label_column);
     if label.is_some() {
         if let funnel_train::DataSpec::Csv { .. } = config.data {
-            return Err(CliError::Input(
-                "--label: the run's data is a CSV file, so the test file repeats its columns and label column; drop --label".into(),
-            ));
+            return Err(CliError::input("--label: the run's data is a CSV file, so the test file repeats its columns and label column; drop --label"));
         }
     }
     let choice = args.backend.resolve(config.backend, config.device);
     config.backend = choice.name;
     config.device = choice.index;
-    let device = choice.device().map_err(CliError::Input)?;
+    let device = choice.device().map_err(CliError::input)?;
     let seed = config.seed;
 
     // ---- the run's data, exactly as it was split and standardized, and the new test set
     let t = Instant::now();
     let split = config.data.load(derive_seed(seed, "data")).map_err(|e| {
-        CliError::Input(format!(
+        CliError::input(format!(
             "{}: cannot reload the run's training data: {e}",
             config_path.display()
         ))
@@ -93,27 +89,20 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
     let test = split
         .read_labelled_csv(&args.test, label.as_ref())
         .map_err(|e| match e {
-            DataError::Invalid { message, .. } => CliError::Input(format!("--label: {message}")),
-            file_error => CliError::Input(file_error.to_string()),
+            DataError::Invalid { message, .. } => CliError::input(format!("--label: {message}")),
+            file_error => CliError::input(file_error.to_string()),
         })?;
-    let data_s = secs(t.elapsed());
+    let data_s = t.elapsed().as_secs_f64();
     let classes = split.train.num_classes;
 
     // ---- the network, with the run's parameters
     let mlp = config.model.mlp(split.train.dim, classes);
     let bytes = std::fs::read(&model_path)
-        .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", model_path.display())))?;
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| not_run(format!("{MODEL_FILE} is not a model record: {e}")))?;
-    let model = mlp
+        .map_err(|e| CliError::input(format!("{}: cannot read: {e}", model_path.display())))?;
+    let empty = mlp
         .init(&device, 0)
-        .map_err(|e| not_run(format!("config.toml describes no valid network: {e}")))?
-        .try_load_record(record)
-        .map_err(|e| {
-            not_run(format!(
-                "{MODEL_FILE} does not fit the network of config.toml: {e}"
-            ))
-        })?;
+        .map_err(|e| not_run(format!("config.toml describes no valid network: {e}")))?;
+    let model = results::model::load(empty, bytes).map_err(not_run)?;
     let (capture_train, capture_test) = capture_subsets(
         &config,
         &split.train,
@@ -123,11 +112,9 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
     )?;
     // what the run recorded, when its summary is readable: its training, and the size of its
     // data, which the config must reload (a data file changed since the run is refused)
-    let recorded: Option<serde_json::Value> = std::fs::read(dir.join("summary.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    if let Some(d) = recorded.as_ref().map(|s| &s["data"]) {
-        let then = [&d["n_train"], &d["dim"], &d["classes"]].map(serde_json::Value::as_u64);
+    let recorded: Option<Summary> = results::summary::read(dir).ok();
+    if let Some(d) = recorded.as_ref().map(|s| &s.data) {
+        let then = [d.n_train, d.dim, d.classes].map(|v| Some(v as u64));
         let now = [split.train.len(), split.train.dim, classes].map(|v| Some(v as u64));
         if then.iter().all(Option::is_some) && then != now {
             let show = |v: [Option<u64>; 3]| {
@@ -137,7 +124,7 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
                     v[0], v[1], v[2]
                 )
             };
-            return Err(CliError::Input(format!(
+            return Err(CliError::input(format!(
                 "{}: the run's data reloads as {}, but the run had {}: its data files changed since",
                 config_path.display(),
                 show(now),
@@ -146,7 +133,7 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
         }
     }
     let config_toml = std::fs::read_to_string(&config_path)
-        .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", config_path.display())))?;
+        .map_err(|e| CliError::input(format!("{}: cannot read: {e}", config_path.display())))?;
 
     // ---- results folder (removed again if anything below fails before it is finished)
     let name = format!("{}-measure", config.name);
@@ -178,7 +165,6 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
     ));
     let source = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
     let test_file = std::fs::canonicalize(&args.test).unwrap_or_else(|_| args.test.clone());
-    let field = |k: &str| recorded.as_ref().and_then(|s| s["training"][k].as_f64());
     let summary = Summary {
         source: Some(SourceSummary {
             run_dir: source,
@@ -207,8 +193,10 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
             ModelSummary::of(&config, &dims, model.num_params()),
             TrainingSummary::of(
                 &config,
-                field("epochs_run").map_or(config.train.epochs, |e| e as usize),
-                field("seconds").unwrap_or(f64::NAN),
+                recorded
+                    .as_ref()
+                    .map_or(config.train.epochs, |s| s.training.epochs_run),
+                recorded.as_ref().map_or(f64::NAN, |s| s.training.seconds),
             ),
             Timings {
                 data_s,
@@ -226,5 +214,6 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
         capture_test: &capture_test,
         start,
     };
-    measure_and_write(measure, run, summary, None)
+    let summary = pipeline::measure::measure(measure, summary);
+    super::write_and_print(run, summary, &config, None)
 }

@@ -2,6 +2,7 @@
 //! model size, and enough captured points per class for the estimators. Errors here are bad
 //! input (exit 2).
 
+use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::Device;
@@ -13,9 +14,9 @@ use funnel_train::{DataError, Dataset, Split};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::backend::BackendArgs;
 use crate::config::Config;
-use crate::run::RunArgs;
-use crate::CliError;
+use crate::error::CliError;
 
 /// Largest network funnel trains: 2²⁸ parameters (1 GiB of f32 weights, ~4 GiB with Adam).
 const MAX_PARAMETERS: usize = 1 << 28;
@@ -48,15 +49,18 @@ pub fn points_needed(metrics: &MetricsSpec) -> usize {
 
 /// Loads and checks every input: config, backend, data, model size, and whether each class
 /// has enough captured points for the estimators. Errors are bad input (exit 2).
-pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
-    let file = args.config.display();
-    let bad = |key: &str, msg: String| CliError::Input(format!("{file}: `{key}`: {msg}"));
-    let mut config =
-        Config::load(&args.config, &args.set).map_err(|e| CliError::Input(e.to_string()))?;
-    let choice = args.backend.resolve(config.backend, config.device);
+pub fn prepare(
+    config_path: &Path,
+    set: &[String],
+    backend: &BackendArgs,
+) -> Result<Prepared, CliError> {
+    let file = config_path.display();
+    let bad = |key: &str, msg: String| CliError::input(format!("{file}: `{key}`: {msg}"));
+    let mut config = Config::load(config_path, set).map_err(|e| CliError::input(e.to_string()))?;
+    let choice = backend.resolve(config.backend, config.device);
     config.backend = choice.name;
     config.device = choice.index;
-    let device = choice.device().map_err(CliError::Input)?;
+    let device = choice.device().map_err(CliError::input)?;
     let seed = config.seed;
     let t = Instant::now();
     let split = config
@@ -64,7 +68,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
         .load(derive_seed(seed, "data"))
         .map_err(|e| match e {
             DataError::Invalid { key, message } => bad(&format!("data.{key}"), message),
-            file_error => CliError::Input(file_error.to_string()),
+            file_error => CliError::input(file_error.to_string()),
         })?;
     let data_s = t.elapsed().as_secs_f64();
     let classes = split.train.num_classes;
@@ -117,7 +121,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
         split.info.class_values.as_deref(),
         &file.to_string(),
     )?;
-    let config_toml = config.to_toml().map_err(CliError::Input)?;
+    let config_toml = config.to_toml().map_err(CliError::input)?;
     Ok(Prepared {
         config,
         config_toml,
@@ -142,7 +146,7 @@ pub fn capture_subsets(
     class_values: Option<&[i64]>,
     file: &str,
 ) -> Result<(Vec<usize>, Vec<usize>), CliError> {
-    let bad = |key: &str, msg: String| CliError::Input(format!("{file}: `{key}`: {msg}"));
+    let bad = |key: &str, msg: String| CliError::input(format!("{file}: `{key}`: {msg}"));
     let classes = train.num_classes;
     let dims = config.model.mlp(train.dim, classes).dims();
     // the captured points, and enough of them per class for value, null and half-samples
@@ -199,7 +203,7 @@ pub fn capture_subsets(
             continue; // absent from training: weight 0 in every divergence
         }
         if nte[c] == 0 {
-            return Err(CliError::Input(format!(
+            return Err(CliError::input(format!(
                 "{file}: {} has {} training example(s) but none in the test set: every train/test divergence is infinite",
                 class_name(c),
                 ntr[c]
@@ -207,7 +211,7 @@ pub fn capture_subsets(
         }
         let all = |y: &[usize]| y.iter().filter(|&&v| v == c).count();
         if nte[c] < need && nte[c] == all(&test.y) {
-            return Err(CliError::Input(format!(
+            return Err(CliError::input(format!(
                 "{file}: {} has only {} example(s) in the test set; the {} estimator needs at least {need} per class and side (for its null baseline and interval)",
                 class_name(c),
                 nte[c],

@@ -1,0 +1,105 @@
+//! `funnel gibbs`: the Gibbs algorithm's generalization gap, computed exactly by enumeration
+//! for a tiny quantized network, against n (DESIGN §2.8; the estimator lives in
+//! `funnel_train::gibbs`).
+
+use std::path::PathBuf;
+
+use funnel_train::gibbs;
+
+use crate::config::load_gibbs;
+use crate::error::{io_err, CliError};
+use crate::output;
+use crate::plots;
+use crate::results::gibbs::{fits_csv, rows_csv, to_json, GibbsSummary};
+use crate::results::{RunDir, Status};
+use crate::term::{bar, say, warn};
+use crate::text::num;
+
+/// Arguments of `funnel gibbs`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GibbsArgs {
+    /// The TOML file: `name` and a `[gibbs]` table (every key has a default).
+    pub config: PathBuf,
+    /// Results go to OUT/<name>/<run-id>/.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+}
+
+/// Runs the enumeration and writes `config.toml`, `gibbs.csv`, `fits.csv`, `summary.json`,
+/// `report.md` and `plots/gibbs_rate.{png,svg}`.
+pub fn gibbs(args: &GibbsArgs) -> Result<Status, CliError> {
+    let start = std::time::Instant::now();
+    let file = load_gibbs(&args.config)?;
+    let spec = &file.gibbs;
+    let resolved = toml::to_string_pretty(&file)
+        .map_err(|e| CliError::internal(format!("cannot write the resolved config: {e}")))?;
+    let run = RunDir::create(&args.out, &file.name, spec.seed)
+        .map_err(io_err("cannot create the results folder"))?;
+    run.write("config.toml", resolved.as_bytes())
+        .map_err(io_err("cannot write config.toml"))?;
+    say(format_args!(
+        "funnel gibbs · {} · run {} · {}→{}→1 network, {} levels, {} weight vectors",
+        file.name,
+        run.id(),
+        spec.dim,
+        spec.hidden,
+        spec.levels.len(),
+        (spec.levels.len() as f64).powi(spec.params() as i32)
+    ));
+    let pb = bar(
+        1,
+        "enumerating {bar:30} {pos}/{len} cells [{elapsed_precise}<{eta_precise}]",
+    );
+    let results = gibbs::run(spec, &mut |done, total| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    })
+    .map_err(|e| CliError::input(format!("{}: {e}", args.config.display())))?;
+    pb.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    run.write("gibbs.csv", &rows_csv(&results))
+        .map_err(io_err("cannot write gibbs.csv"))?;
+    run.write("fits.csv", &fits_csv(&results))
+        .map_err(io_err("cannot write fits.csv"))?;
+    let summary = GibbsSummary {
+        name: file.name.clone(),
+        run_id: run.id().to_string(),
+        funnel_version: env!("CARGO_PKG_VERSION").to_string(),
+        created: chrono::Utc::now().to_rfc3339(),
+        spec: spec.clone(),
+        seconds,
+        results,
+    };
+    let results = &summary.results;
+    run.write("summary.json", &to_json(&summary))
+        .map_err(io_err("cannot write summary.json"))?;
+    match plots::gibbs_figure(results) {
+        Ok(fig) => output::files::write_figures(&[fig], |path, bytes| run.write(path, bytes))
+            .map_err(|(path, e)| io_err(&format!("cannot write {path}"))(e))?,
+        Err(e) => warn(format_args!("warning: the figure could not be drawn: {e}")),
+    }
+    run.write(
+        "report.md",
+        output::gibbs_md::markdown(&file.name, run.id(), spec, results).as_bytes(),
+    )
+    .map_err(io_err("cannot write report.md"))?;
+    let dir = run
+        .finish()
+        .map_err(io_err("cannot finish the results folder"))?;
+    for f in &results.fits {
+        say(format_args!(
+            "γ = {}: E gap ∝ n^{} (± {}) over n = {:?}",
+            num(f.gamma),
+            num(f.slope),
+            num(f.slope_stderr),
+            f.points_used
+        ));
+    }
+    say(format_args!(
+        "{} cells in {:.1} s; results: {}",
+        results.rows.len(),
+        seconds,
+        dir.display()
+    ));
+    Ok(Status::Ok)
+}

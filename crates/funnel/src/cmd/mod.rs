@@ -1,0 +1,127 @@
+//! The subcommands, one module each: they parse their arguments, call the pipeline, the
+//! study runner or the output writers, and print. Only this folder and `term` write to the
+//! terminal.
+
+pub mod devices;
+pub mod estimate;
+pub mod gibbs;
+pub mod measure;
+pub mod merge;
+pub mod report;
+pub mod run;
+pub mod selftest;
+pub mod sweep;
+
+use funnel_train::EpochRecord;
+
+use crate::config::Config;
+use crate::error::{io_err, CliError};
+use crate::output;
+use crate::results::{RunDir, Status, Summary};
+use crate::term::{say, warn};
+use crate::text::num;
+
+/// The subcommands of `funnel`.
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Train a network from a config, capture every layer on the training and the test set,
+    /// estimate per-layer KL and W1 with null baselines and CIs, and write the bounds.
+    Run(run::RunArgs),
+    /// Estimate KL(P‖Q) and W1(P, Q) between two point clouds in files (CSV or .npy), each
+    /// with its null baseline and confidence interval.
+    Estimate(estimate::EstimateArgs),
+    /// Measure every layer of a finished run's saved model against another labelled data set
+    /// (shifted or production data), without retraining; writes a results folder like `run`.
+    Measure(measure::MeasureArgs),
+    /// Check every estimator against closed forms (Gaussian pairs, shifted Gaussians, 1-D
+    /// pairs, uniform boxes) and exit 3 when one leaves its documented tolerance.
+    Selftest(selftest::SelftestArgs),
+    /// Run a study: a base config, axes over config keys and seeds; every cell a `funnel run`
+    /// child process, resumable and shardable; writes summary.csv, aggregate.csv, rankings.csv.
+    Sweep(sweep::SweepArgs),
+    /// The Gibbs algorithm's expected generalization gap against n, computed exactly by
+    /// enumerating every weight vector of a tiny quantized network (the O(1/n) rate).
+    Gibbs(gibbs::GibbsArgs),
+    /// Combine sweep folders of one study (e.g. its shards) into one, with the aggregate files.
+    Merge(merge::MergeArgs),
+    /// Regenerate `report.md` and the figures (`plots/`) of a finished run from its
+    /// `summary.json`, or the figures of a sweep folder from its `summary.csv`, without
+    /// rerunning anything.
+    Report(report::ReportArgs),
+    /// List the backends this binary was built with and the devices each can use
+    /// (`--device N` counts wgpu adapters in this order).
+    Devices,
+}
+
+/// Runs one subcommand.
+pub fn dispatch(command: &Command) -> Result<Status, CliError> {
+    match command {
+        Command::Run(args) => run::run(args),
+        Command::Estimate(args) => estimate::estimate(args),
+        Command::Measure(args) => measure::measure(args),
+        Command::Selftest(args) => selftest::selftest(args),
+        Command::Sweep(args) => sweep::sweep(args),
+        Command::Merge(args) => merge::merge(args),
+        Command::Gibbs(args) => gibbs::gibbs(args),
+        Command::Report(args) => report::report(args),
+        Command::Devices => devices::devices(),
+    }
+}
+
+/// The end shared by `funnel run` and `funnel measure`: every file into `run` (then finished),
+/// and the measurement line, the table, the gap, the reasons and findings on stdout.
+fn write_and_print(
+    run: RunDir,
+    mut summary: Summary,
+    config: &Config,
+    history: Option<&[EpochRecord]>,
+) -> Result<Status, CliError> {
+    output::files::write_run(&run, &mut summary, history)?;
+    let dir = run
+        .finish()
+        .map_err(io_err("cannot finish the results folder"))?;
+    say(format_args!(
+        "measurement: stochastic layers: {}; KL {}; W1 {}{}; {} train / {} test points per layer; interval se from {} half-samples; size-matched permutation null ({} permutations)",
+        summary.measurement.as_ref().map_or("", |m| m.stochastic_layers.as_str()),
+        summary
+            .measurement
+            .as_ref()
+            .map_or(String::new(), |m| m.kl_estimator.clone()),
+        config.metrics.w1_name(),
+        // every other kernel runs on the chosen backend; the assignment solver is sequential
+        if config.metrics.w1 == funnel_metrics::W1Estimator::Exact && !config.backend.is_cpu() {
+            format!(" (the assignment runs on the CPU, not on {})", config.backend.name())
+        } else {
+            String::new()
+        },
+        summary.measurement.as_ref().map_or(0, |m| m.points_train),
+        summary.measurement.as_ref().map_or(0, |m| m.points_test),
+        config.metrics.bootstrap,
+        config.metrics.permutations
+    ));
+    say(format_args!(""));
+    say(format_args!(
+        "{}",
+        output::table::table(&summary.layers, config.metrics.confidence)
+    ));
+    if let Some(gap) = &summary.gap {
+        say(format_args!(
+            "measured gap (test − train): 0-1 {} · cross-entropy {} · cross-entropy clipped at {} {}",
+            num(gap.zero_one),
+            num(gap.cross_entropy),
+            num(config.metrics.ce_clip),
+            num(gap.cross_entropy_clipped)
+        ));
+    }
+    for line in output::table::missing_reasons(&summary.layers) {
+        say(format_args!("— {line}"));
+    }
+    for line in output::findings::findings(&summary) {
+        say(format_args!("· {line}"));
+    }
+    if let Some(reason) = &summary.reason {
+        warn(format_args!("run failed: {reason}"));
+    }
+    say(format_args!("results: {}", dir.display()));
+    Ok(summary.status)
+}
