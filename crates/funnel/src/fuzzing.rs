@@ -27,8 +27,11 @@ use crate::config::Config;
 use crate::pipeline::prepare::{capture_subsets, points_needed};
 use crate::points::read_points;
 
+/// A fuzz target: the bytes of one input; an error is fine, a panic is a bug.
+pub type Target = fn(&[u8]) -> Result<(), String>;
+
 /// The fuzz targets, by name: the folder names under `fuzz/corpus/` and `fuzz/fuzz_targets/`.
-pub const TARGETS: &[(&str, fn(&[u8]) -> Result<(), String>)] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("config", config),
     ("csv_data", csv_data),
     ("points", points),

@@ -6,21 +6,21 @@ use std::path::{Path, PathBuf};
 
 use funnel_metrics::cloud::stratified_subsample;
 use funnel_metrics::{
-    layer_divergence, Bias, Cloud, Estimate, KlEstimator, LayerContext, MetricsSpec, W1Estimator,
+    layer_divergence, Cloud, KlEstimator, LayerContext, MetricsSpec, W1Estimator,
 };
 use funnel_model::derive_seed;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::de::{DeserializeOwned, IntoDeserializer};
-use serde::Serialize;
 
 use crate::backend::{BackendArgs, BackendName};
 use crate::error::CliError;
+use crate::output;
 use crate::pipeline::prepare::points_needed;
 use crate::points::{read_points, PointFile};
+use crate::results::estimate_json::{for_pq, EstimateOutput, Side};
 use crate::results::Status;
 use crate::term::warn;
-use crate::text::num;
 
 /// Arguments of `funnel estimate`. Unset options take the defaults of a config's `[metrics]`.
 #[derive(Debug, Clone, clap::Args)]
@@ -87,103 +87,6 @@ fn flag(key: &str) -> String {
         "sliced_directions" => "--directions".into(),
         other => format!("metrics.{other}"),
     }
-}
-
-/// One side of the comparison, as reported.
-#[derive(Serialize)]
-struct Side {
-    path: PathBuf,
-    /// Points in the file.
-    n: usize,
-    dims: usize,
-    /// Points used (after `--max-points`).
-    used: usize,
-}
-
-#[derive(Serialize)]
-struct PerSide {
-    p: usize,
-    q: usize,
-}
-
-/// One estimate in the JSON output (NaN and ±∞ are written as `null`).
-#[derive(Serialize)]
-struct EstimateJson<'a> {
-    value: f64,
-    lo: f64,
-    hi: f64,
-    /// Mean, sd and 95% quantile of the size-matched permutation null, and the p-value.
-    null: f64,
-    null_sd: f64,
-    null_q95: f64,
-    p_value: f64,
-    permutations: usize,
-    /// value − null mean, with its interval.
-    excess: f64,
-    excess_lo: f64,
-    excess_hi: f64,
-    se: f64,
-    estimator: &'a str,
-    /// Points the estimator used per side.
-    points: PerSide,
-    /// `estimate`, `exact`, `lower_bound` or `upper_bound`.
-    bias: Bias,
-    /// Dimension the estimator worked in (rank of the pooled cloud, after any truncation).
-    dims: usize,
-    resamples: usize,
-    seconds: f64,
-    notes: Vec<String>,
-    error: Option<String>,
-}
-
-/// A message of the layer estimator, in this command's terms: one class, P and Q.
-fn for_pq(s: &str) -> String {
-    s.strip_prefix("class 0: ")
-        .unwrap_or(s)
-        .replace("train cloud", "P cloud")
-        .replace("test cloud", "Q cloud")
-}
-
-impl<'a> From<&'a Estimate> for EstimateJson<'a> {
-    fn from(e: &'a Estimate) -> Self {
-        EstimateJson {
-            value: e.value,
-            lo: e.lo,
-            hi: e.hi,
-            null: e.null,
-            null_sd: e.null_sd,
-            null_q95: e.null_q95,
-            p_value: e.p_value,
-            permutations: e.permutations,
-            excess: e.excess,
-            excess_lo: e.excess_lo,
-            excess_hi: e.excess_hi,
-            se: e.se,
-            estimator: &e.estimator,
-            points: PerSide {
-                p: e.points_train,
-                q: e.points_test,
-            },
-            bias: e.bias,
-            dims: e.dims,
-            resamples: e.resamples,
-            seconds: e.seconds,
-            notes: e.notes.iter().map(|n| for_pq(n)).collect(),
-            error: e.error.as_deref().map(for_pq),
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct Output<'a> {
-    kl: EstimateJson<'a>,
-    w1: EstimateJson<'a>,
-    p: Side,
-    q: Side,
-    seed: u64,
-    bootstrap: usize,
-    confidence: f64,
-    seconds: f64,
 }
 
 fn read(path: &Path) -> Result<PointFile, CliError> {
@@ -285,7 +188,7 @@ pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
         dims: f.points.d,
         used: c.len(),
     };
-    let out = Output {
+    let out = EstimateOutput {
         kl: (&div.kl).into(),
         w1: (&div.w1).into(),
         p: side(&p, &args.p, &pc),
@@ -298,7 +201,7 @@ pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
     let text = if args.json {
         serde_json::to_string_pretty(&out).map_err(|e| CliError::internal(e.to_string()))?
     } else {
-        table(&out)
+        output::estimate_table::table(&out)
     };
     // a closed pipe loses nothing worth an error: the numbers are all there is
     let _ = writeln!(std::io::stdout(), "{text}");
@@ -313,112 +216,4 @@ pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
         }
     }
     Ok(if failed { Status::Failed } else { Status::Ok })
-}
-
-fn bias_word(b: Bias) -> &'static str {
-    match b {
-        Bias::Estimate => "estimate",
-        Bias::Exact => "exact",
-        Bias::LowerBound => "lower bound",
-        Bias::UpperBound => "upper bound",
-    }
-}
-
-/// The terminal table: one row per divergence, then notes and errors.
-fn table(o: &Output) -> String {
-    let pct = (o.confidence * 100.0).round();
-    let mut cells: Vec<Vec<String>> = vec![[
-        "divergence",
-        "value",
-        &format!("{pct}% CI"),
-        "null",
-        "excess",
-        "p",
-        "estimator",
-        "kind",
-        "points P/Q",
-        "dims",
-        "seconds",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()];
-    for (name, e) in [("KL(P‖Q)", &o.kl), ("W1(P, Q)", &o.w1)] {
-        let ci = if e.lo.is_nan() || e.hi.is_nan() {
-            "—".to_string()
-        } else {
-            format!("[{}, {}]", num(e.lo), num(e.hi))
-        };
-        cells.push(vec![
-            name.into(),
-            num(e.value),
-            ci,
-            num(e.null),
-            num(e.excess),
-            num(e.p_value),
-            e.estimator.into(),
-            if e.error.is_some() {
-                "failed".into()
-            } else {
-                bias_word(e.bias).into()
-            },
-            format!("{}/{}", e.points.p, e.points.q),
-            e.dims.to_string(),
-            format!("{:.2}", e.seconds),
-        ]);
-    }
-    let widths: Vec<usize> = (0..cells[0].len())
-        .map(|c| {
-            cells
-                .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut s = format!(
-        "funnel estimate · P {}: {} × {} ({} used) · Q {}: {} × {} ({} used) · seed {} · se from {} half-samples\n\n",
-        o.p.path.display(),
-        o.p.n,
-        o.p.dims,
-        o.p.used,
-        o.q.path.display(),
-        o.q.n,
-        o.q.dims,
-        o.q.used,
-        o.seed,
-        o.bootstrap
-    );
-    for (i, row) in cells.iter().enumerate() {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(c, (cell, w))| {
-                if c == 0 || c == 6 || c == 7 {
-                    format!("{cell:<w$}", w = *w)
-                } else {
-                    format!("{cell:>w$}", w = *w)
-                }
-            })
-            .collect();
-        s.push_str(line.join("  ").trim_end());
-        s.push('\n');
-        if i == 0 {
-            s.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
-            s.push('\n');
-        }
-    }
-    for (name, e) in [("KL", &o.kl), ("W1", &o.w1)] {
-        if let Some(err) = &e.error {
-            s.push_str(&format!("· {name} failed: {err}\n"));
-        }
-        for n in &e.notes {
-            s.push_str(&format!("· {name}: {n}\n"));
-        }
-    }
-    s.push_str(
-        "· null: mean of the same estimator after pooling P and Q and reassigning the points at random at the sizes used (permutations); p = (1 + #{null ≥ value})/(1 + permutations); excess = value − null\n· interval: [min(value, excess) − t·se, max(value, excess) + t·se], se from half-samples (coverage measured by funnel selftest)",
-    );
-    s
 }

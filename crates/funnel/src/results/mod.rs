@@ -1,8 +1,9 @@
 //! Every file format funnel writes and reads back, in one place: the run folder itself
 //! ([`run_dir`]: staged, atomic writes), `summary.json` ([`summary`], typed), `layers.csv` and
 //! `training.csv` ([`layers_csv`]), `model.bpk` ([`model`]), a sweep's `summary.csv`
-//! ([`sweep_dir`]) and the files of `funnel gibbs` ([`gibbs`]).
+//! ([`sweep_dir`]) and the files of `funnel gibbs` ([`gibbs`]) and `funnel estimate --json` ([`estimate_json`]).
 
+pub mod estimate_json;
 pub mod gibbs;
 pub mod layers_csv;
 pub mod model;

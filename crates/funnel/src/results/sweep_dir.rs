@@ -183,6 +183,9 @@ pub fn read_row(sweep: &Path, cell: &Cell) -> Option<Row> {
 /// A field of a layer's row, as a number.
 type LayerField = fn(&LayerRow) -> f64;
 
+/// A field of a layer's linear-Gaussian closed forms, as a number.
+type ClosedField = fn(&ClosedForm) -> f64;
+
 pub const HEAD: [&str; 9] = [
     "gap_zero_one",
     "gap_cross_entropy",
@@ -231,7 +234,7 @@ pub const LAST_FIELDS: [(&str, LayerField); 6] = [
 
 /// Per-layer closed-form columns of class-mean runs: `<prefix><layer>` ← the field of
 /// `linear_gaussian.layers[layer]` in `summary.json`.
-pub const CLOSED_FIELDS: [(&str, fn(&ClosedForm) -> f64); 7] = [
+pub const CLOSED_FIELDS: [(&str, ClosedField); 7] = [
     ("closed_rank_l", |c| c.rank as f64),
     ("frobenius_l", |c| c.frobenius),
     ("kl_closed_l", |c| c.kl_per_run),

@@ -1,6 +1,6 @@
 //! End-to-end tests of `funnel sweep` and `funnel merge` on tiny studies (a few seconds each).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

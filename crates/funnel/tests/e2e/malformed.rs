@@ -2,7 +2,7 @@
 //! exit code 2, a message naming the key (with the TOML line where the parser knows it) or the
 //! file and line, and nothing written under `--out`.
 
-mod common;
+use crate::common;
 
 use common::*;
 

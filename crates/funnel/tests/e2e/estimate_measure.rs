@@ -1,7 +1,7 @@
 //! End to end through the `funnel` binary: `estimate` (point files) and `measure` (saved
 //! models against other data).
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `funnel report`: figures and `report.md` regenerated from a finished run's saved results
 //! equal the originals; a sweep folder's `summary.csv` gives the sweep figures.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -112,4 +112,71 @@ fn report_refuses_a_folder_without_results() {
     let o = funnel(&["report", tmp.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("neither a funnel run folder"));
+}
+
+/// Every file under `dir`, relative, with its bytes.
+fn files(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The committed studies under `experiments/` are reproducible from their recorded results:
+/// `funnel report` on a copy of each rewrites its figures (and a Gibbs run's report.md and
+/// CSVs) byte for byte.
+#[test]
+fn report_reproduces_every_committed_study_byte_for_byte() {
+    let experiments = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let mut studies = Vec::new();
+    let mut stack = vec![experiments.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() && p.file_name().is_some_and(|n| n != "plots") {
+                stack.push(p);
+            }
+        }
+        if d.join("summary.csv").is_file() || d.join("summary.json").is_file() {
+            studies.push(d);
+        }
+    }
+    studies.sort();
+    assert!(studies.len() >= 8, "the committed studies: {studies:?}");
+    let scratch = tempfile::tempdir().unwrap();
+    for (i, study) in studies.iter().enumerate() {
+        let copy = scratch.path().join(format!("s{i}"));
+        let before = files(study);
+        for (rel, bytes) in &before {
+            std::fs::create_dir_all(copy.join(rel).parent().unwrap()).unwrap();
+            std::fs::write(copy.join(rel), bytes).unwrap();
+        }
+        let o = funnel(&["report", copy.to_str().unwrap()]);
+        assert!(o.status.success(), "{}: {}", study.display(), text(&o));
+        let after = files(&copy);
+        assert_eq!(
+            before.keys().collect::<Vec<_>>(),
+            after.keys().collect::<Vec<_>>(),
+            "{}: report wrote files the study does not have",
+            study.display()
+        );
+        for (rel, bytes) in &before {
+            assert!(
+                &after[rel] == bytes,
+                "{}: {} differs after `funnel report`",
+                study.display(),
+                rel.display()
+            );
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! End to end through the `funnel` binary: `run`, its input checks and `selftest`.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

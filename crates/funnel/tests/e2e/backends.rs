@@ -3,10 +3,10 @@
 //! per-layer estimates on every compiled backend.
 //!
 //! The equivalence tests need the other backends built in:
-//! `cargo test --release --workspace --features funnel/ndarray,funnel/wgpu --test backends`
+//! `cargo test --release --workspace --features funnel/ndarray,funnel/wgpu --test e2e backends::`
 //! (CI runs it, wgpu on the lavapipe software Vulkan driver).
 
-mod common;
+use crate::common;
 
 #[cfg(any(feature = "ndarray", feature = "wgpu"))]
 use std::collections::BTreeMap;

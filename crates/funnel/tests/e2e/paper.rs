@@ -1,7 +1,7 @@
 //! The paper's results end to end: closed forms against funnel's estimators (DESIGN §2.7),
 //! the SDPI columns, `funnel gibbs` and study figures.
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use funnel_metrics::probe::capture;

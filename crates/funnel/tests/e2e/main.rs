@@ -1,0 +1,20 @@
+//! funnel's end-to-end tests, one test binary (it links once): each module runs the `funnel`
+//! binary (or reads the source, `architecture`) the way a user would. Shared helpers live in
+//! `common`.
+//!
+//! The backend equivalence tests need the other backends built in:
+//! `cargo test --release --workspace --features funnel/ndarray,funnel/wgpu --test e2e backends::`.
+
+mod architecture;
+mod backends;
+mod cli;
+mod common;
+mod estimate_measure;
+mod fuzz_corpus;
+mod malformed;
+mod paper;
+mod report;
+mod sweep;
+
+#[cfg(unix)]
+mod interrupts;
