@@ -102,7 +102,29 @@ pub fn apportion(sizes: &[usize], total: usize) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::apportion;
+    use super::{apportion, derive_seed};
+
+    /// Outputs of `derive_seed` as it stood before it moved to `funnel-core`: every random
+    /// stream of a run depends on them, so they must never change.
+    #[test]
+    fn derive_seed_outputs_are_pinned() {
+        for (seed, stream, want) in [
+            (0u64, "", 0x60a6_e4f0_6933_f022u64),
+            (0, "data", 0xf66c_f0c4_be2a_565a),
+            (42, "init", 0xf601_6ccf_9b08_d226),
+            (42, "layer-3", 0x29e6_89b0_31e1_6e6f),
+            (7, "bootstrap", 0x7a47_480b_6ac6_92c6),
+            (u64::MAX, "permutation", 0x2b5f_ce55_4221_4796),
+            (123_456_789, "mi-ty", 0x406b_a0f1_bab7_fbf5),
+            (1, "λ-ünïcode", 0x0c2b_e350_e96c_c52d),
+        ] {
+            assert_eq!(
+                derive_seed(seed, stream),
+                want,
+                "derive_seed({seed}, {stream:?})"
+            );
+        }
+    }
 
     #[test]
     fn apportion_is_proportional_exact_and_bounded() {
