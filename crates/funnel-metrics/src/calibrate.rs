@@ -32,7 +32,7 @@
 
 use std::time::Instant;
 
-use funnel_model::derive_seed;
+use funnel_core::derive_seed;
 use rand::seq::index::sample;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

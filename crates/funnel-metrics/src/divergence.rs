@@ -13,7 +13,7 @@
 use std::cell::Cell;
 
 use burn::prelude::*;
-use funnel_model::derive_seed;
+use funnel_core::derive_seed;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};

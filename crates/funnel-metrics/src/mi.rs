@@ -17,7 +17,7 @@
 use std::time::Instant;
 
 use burn::prelude::*;
-use funnel_model::derive_seed;
+use funnel_core::derive_seed;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

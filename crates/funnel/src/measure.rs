@@ -10,7 +10,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
-use funnel_model::derive_seed;
+use funnel_core::derive_seed;
 use funnel_train::data::LabelColumn;
 use funnel_train::DataError;
 

@@ -25,10 +25,10 @@
 
 use std::io::Write;
 
+use funnel_core::derive_seed;
 use funnel_metrics::{
     layer_divergence, Cloud, Estimate, KlEstimator, LayerContext, MetricsSpec, Points, W1Estimator,
 };
-use funnel_model::derive_seed;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
