@@ -114,6 +114,7 @@
 
 use std::thread;
 
+use funnel_core::splitmix64;
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -604,14 +605,6 @@ fn loss_table(spec: &GibbsSpec, points: &[f64], labels: &[u8], threads: usize) -
         configs: lay.configs,
         codes,
     }
-}
-
-/// SplitMix64 finaliser: a bijective mixing of 64 bits.
-fn splitmix64(z: u64) -> u64 {
-    let z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// The seed of training set `set` of size `n`: a hash of (seed, n, set), distinct from the pool's
