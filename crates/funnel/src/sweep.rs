@@ -126,12 +126,7 @@ fn internal(what: &str) -> impl Fn(std::io::Error) -> CliError + '_ {
 
 /// FNV-1a, 64 bits: a hash that is stable across Rust releases (unlike `DefaultHasher`).
 fn fnv1a(text: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
+    format!("{:016x}", funnel_core::seed::fnv1a(text.as_bytes()))
 }
 
 /// A value as shown in the CSV columns: strings unquoted, very large or small floats in
