@@ -9,7 +9,6 @@
 pub mod class_mean;
 pub mod data;
 pub mod eval;
-pub mod gibbs;
 mod train;
 
 pub use data::{DataError, DataInfo, DataSpec, Dataset, Split};
