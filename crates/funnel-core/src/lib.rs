@@ -3,7 +3,7 @@
 //!
 //! * [`seed`] — FNV-1a and SplitMix64, and [`derive_seed`]: one reproducible seed per named
 //!   random stream of a run.
-//! * [`apportion`] — largest-remainder split of a total over groups (stratified subsamples and
+//! * [`apportion()`] — largest-remainder split of a total over groups (stratified subsamples and
 //!   splits by class).
 
 pub mod apportion;
