@@ -9,39 +9,15 @@
 //! chooses (and seeds) once.
 
 mod activation;
+mod error;
+mod host;
 mod layered;
 mod mlp;
 mod regularizer;
 
 pub use activation::Activation;
+pub use error::ModelError;
+pub use host::to_f32_vec;
 pub use layered::{LayerInfo, LayerRole, LayeredModel};
 pub use mlp::{force_init, Mlp, MlpConfig};
 pub use regularizer::{Regularizer, Stochastic};
-
-use burn::tensor::Tensor;
-
-/// An invalid model description; `field` names the offending configuration field.
-#[derive(Debug, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ModelError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl ModelError {
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
-    }
-}
-
-/// Reads a float tensor back to the host as `f32`, row-major.
-///
-/// Panics only when the backend cannot read memory back, which is a broken installation, not
-/// bad user input.
-pub fn to_f32_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.try_into_vec_as::<f32>()
-        .expect("backend failed to read a float tensor back to the host")
-}
