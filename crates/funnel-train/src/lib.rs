@@ -9,17 +9,13 @@
 pub mod class_mean;
 pub mod data;
 pub mod eval;
+mod nan;
 mod train;
 
 pub use data::{DataError, DataInfo, DataSpec, Dataset, Split};
 pub use eval::{evaluate, Gap, Losses};
+pub use nan::nan_if_null;
 pub use train::{
     cross_entropy, sgld_step, step_once, train, Algorithm, EpochRecord, EvalSettings, TrainError,
     TrainSpec, Trained,
 };
-
-/// Reads a number that `serde_json` wrote as `null` (it writes NaN and ±∞ so) back as NaN, so
-/// that a saved `summary.json` deserializes (`funnel report`).
-pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
-}
