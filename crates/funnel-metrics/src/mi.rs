@@ -24,7 +24,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::calibrate::{half, Calibration};
 use crate::cloud::{class_indices, Cloud};
-use crate::divergence::{resolve_kl, Bias, Estimate, LayerContext};
+use crate::divergence::{resolve_kl, LayerContext};
+use crate::estimate::{Bias, Estimate};
 use crate::kl;
 use crate::smoothed::{grouped_mixture_entropy, mixture_entropy, smoothed_kl};
 use crate::span::{Coords, Span};
