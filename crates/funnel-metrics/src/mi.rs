@@ -316,7 +316,7 @@ pub fn input_information(
     let name = format!("mixture entropies(β={beta}, {group} draws/input)");
     let fail = |msg: String| Estimate::failed(name.clone(), Bias::Estimate, msg);
     let group = group.max(1);
-    if centres.len() == 0 || centres.len() % group != 0 {
+    if centres.is_empty() || !centres.len().is_multiple_of(group) {
         return fail(format!(
             "{} pre-noise points do not form groups of {group}",
             centres.len()
