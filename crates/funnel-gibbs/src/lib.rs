@@ -1,5 +1,7 @@
 //! The Gibbs algorithm computed exactly, by enumeration: a clean check of the O(1/n) rate of its
-//! expected generalization gap (DESIGN §2.8).
+//! expected generalization gap (DESIGN §2.8). This crate owns the whole experiment behind
+//! `funnel gibbs` — settings, enumeration, posterior statistics and slope fits; the binary only
+//! reads the config and writes the files and the figure.
 //!
 //! # What is measured
 //!

@@ -1,12 +1,18 @@
 //! Measurement for funnel: the probe that captures every layer, divergence estimators with
-//! calibration, Lipschitz constants, and the layer-wise bounds.
+//! calibration, Lipschitz constants, and the layer-wise bounds. This crate owns everything
+//! computed from captured layer clouds; training and data live in `funnel-train`.
 //!
 //! * [`probe::capture`] — every layer of a [`funnel_model::LayeredModel`] on a split, as
-//!   labelled point clouds.
-//! * [`kl`] — `gaussian` (closed form on fitted Gaussians) and `knn` (Wang–Kulkarni–Verdú).
-//! * [`w1`] — `exact` (optimal assignment, [`assignment`]), `sliced`, and exact 1-D W1.
+//!   labelled point clouds ([`cloud`], [`span`]).
+//! * [`kl`] — `gaussian` (closed form on fitted Gaussians) and `knn` (Wang–Kulkarni–Verdú);
+//!   [`atoms`] (`knn_atoms`, clouds with atoms and zero patterns) and [`smoothed`] (noisy
+//!   layers).
+//! * [`w1`] — `exact` (optimal assignment, [`assignment`]), `sliced`, and exact 1-D W1;
+//!   [`sinkhorn`] (an upper bound).
 //! * [`divergence::layer_divergence`] — class-conditional KL and W1 of one layer with a
-//!   size-matched permutation null, p-value, excess and interval ([`calibrate`]).
+//!   size-matched permutation null, p-value, excess and an interval from half-samples
+//!   ([`calibrate`]), as an [`Estimate`] ([`estimate`]).
+//! * [`mi`] — I(T; Y) and I(X; T) per layer, calibrated the same way.
 //! * [`lipschitz`] — spectral norms by power iteration, ρ_l per layer.
 //! * [`bounds`] — Holm resolution over layers, the KL and W1 bounds from simultaneous upper
 //!   ends, and the funnel layer.
