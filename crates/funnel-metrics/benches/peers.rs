@@ -121,6 +121,9 @@ fn time<T>(repeat: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     best.expect("repeat ≥ 1")
 }
 
+/// Acceptance rule of a row: whether our value agrees with the peer's.
+type Agree = Box<dyn Fn(f64, &Peer) -> bool>;
+
 struct Row {
     case: &'static str,
     n: usize,
@@ -131,7 +134,7 @@ struct Row {
     /// Largest acceptable time ratio ours / peer.
     max_ratio: f64,
     /// Acceptance rule for the values, and its text.
-    agree: Box<dyn Fn(f64, &Peer) -> bool>,
+    agree: Agree,
     agree_text: String,
 }
 fn device() -> Device {

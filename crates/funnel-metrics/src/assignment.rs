@@ -133,10 +133,10 @@ impl Solver<'_> {
             }
         }
         let mut free = Vec::new();
-        for i in 0..n {
+        for (i, &is_unique) in unique.iter().enumerate() {
             if self.x[i] == NONE {
                 free.push(i);
-            } else if unique[i] {
+            } else if is_unique {
                 // reduction transfer: lower v_j by the row's slack to its second-best column
                 let j = self.x[i];
                 let row = self.row(i);

@@ -5,7 +5,8 @@ use funnel_model::{LayerInfo, Stochastic};
 use serde::{Deserialize, Serialize};
 
 use crate::calibrate::{normal_upper_quantile, se_excess, t_quantile};
-use crate::divergence::{Estimate, LayerDivergence};
+use crate::divergence::LayerDivergence;
+use crate::estimate::Estimate;
 
 /// Sub-Gaussian constant of the 0-1 loss (range 1).
 pub const SIGMA_ZERO_ONE: f64 = 0.5;

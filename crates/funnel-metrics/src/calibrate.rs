@@ -32,7 +32,7 @@
 
 use std::time::Instant;
 
-use funnel_model::derive_seed;
+use funnel_core::derive_seed;
 use rand::seq::index::sample;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -40,7 +40,7 @@ use rand_chacha::ChaCha8Rng;
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 use statrs::statistics::Statistics;
 
-use crate::divergence::{Bias, Estimate};
+use crate::estimate::{Bias, Estimate};
 use crate::span::Coords;
 use crate::spec::MetricsSpec;
 use crate::EstimateError;
@@ -175,6 +175,56 @@ impl Calibration {
             excess_lo,
             excess_hi,
             resamples: resamples.len(),
+        }
+    }
+}
+
+impl Estimate {
+    pub(crate) fn failed(estimator: String, bias: Bias, error: String) -> Self {
+        Estimate {
+            value: f64::NAN,
+            estimator,
+            bias,
+            points_train: 0,
+            points_test: 0,
+            dims: 0,
+            label_term: f64::NAN,
+            seconds: 0.0,
+            notes: Vec::new(),
+            error: Some(error),
+            ..Estimate::calibrated(Calibration::of(f64::NAN, &[], &[], 0, 0.95))
+        }
+    }
+
+    /// An estimate with the error fields of `cal`; the caller fills in the rest.
+    pub fn calibrated(cal: Calibration) -> Self {
+        Estimate {
+            value: f64::NAN,
+            lo: cal.lo,
+            hi: cal.hi,
+            se: cal.se,
+            null: cal.null,
+            null_sd: cal.null_sd,
+            null_q95: cal.null_q95,
+            p_value: cal.p_value,
+            permutations: cal.permutations,
+            excess: cal.excess,
+            excess_lo: cal.excess_lo,
+            excess_hi: cal.excess_hi,
+            resolved: false,
+            upper: f64::NAN,
+            resolution: f64::NAN,
+            points_needed: f64::NAN,
+            estimator: String::new(),
+            bias: Bias::Estimate,
+            points_train: 0,
+            points_test: 0,
+            dims: 0,
+            resamples: cal.resamples,
+            label_term: f64::NAN,
+            seconds: 0.0,
+            notes: Vec::new(),
+            error: None,
         }
     }
 }

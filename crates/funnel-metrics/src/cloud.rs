@@ -1,6 +1,6 @@
 //! Point clouds: the representation of one layer on one split, with labels.
 
-use funnel_model::apportion;
+use funnel_core::apportion;
 use rand::seq::SliceRandom;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;

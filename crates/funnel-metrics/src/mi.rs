@@ -17,14 +17,15 @@
 use std::time::Instant;
 
 use burn::prelude::*;
-use funnel_model::derive_seed;
+use funnel_core::derive_seed;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::calibrate::{half, Calibration};
 use crate::cloud::{class_indices, Cloud};
-use crate::divergence::{resolve_kl, Bias, Estimate, LayerContext};
+use crate::divergence::{resolve_kl, LayerContext};
+use crate::estimate::{Bias, Estimate};
 use crate::kl;
 use crate::smoothed::{grouped_mixture_entropy, mixture_entropy, smoothed_kl};
 use crate::span::{Coords, Span};
@@ -315,7 +316,7 @@ pub fn input_information(
     let name = format!("mixture entropies(β={beta}, {group} draws/input)");
     let fail = |msg: String| Estimate::failed(name.clone(), Bias::Estimate, msg);
     let group = group.max(1);
-    if centres.len() == 0 || centres.len() % group != 0 {
+    if centres.is_empty() || !centres.len().is_multiple_of(group) {
         return fail(format!(
             "{} pre-noise points do not form groups of {group}",
             centres.len()

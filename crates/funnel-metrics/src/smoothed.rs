@@ -175,7 +175,7 @@ pub fn grouped_mixture_entropy(
     if group <= 1 || centers.d == 0 {
         return Ok(gauss + 0.5 * r);
     }
-    if centers.n == 0 || centers.n % group != 0 {
+    if centers.n == 0 || !centers.n.is_multiple_of(group) {
         return Err(EstimateError::Degenerate(format!(
             "{} centres do not form groups of {group}",
             centers.n

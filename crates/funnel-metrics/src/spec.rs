@@ -2,7 +2,7 @@
 
 use funnel_model::Stochastic;
 
-use crate::divergence::Bias;
+use crate::estimate::Bias;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendName;
 use crate::error::CliError;
-use funnel_train::gibbs::{GibbsError, GibbsSpec};
+use funnel_gibbs::{GibbsError, GibbsSpec};
 
 /// Widest hidden layer funnel measures.
 pub const MAX_WIDTH: usize = 16_384;

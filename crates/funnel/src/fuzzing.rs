@@ -10,13 +10,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use funnel_core::derive_seed;
 use funnel_metrics::cloud::stratified_subsample;
 use funnel_metrics::mi::{input_information, label_information};
 use funnel_metrics::{
     layer_divergence, Cloud, Estimate, KlEstimator, LayerContext, MetricsSpec, NoisyLayer, Points,
     W1Estimator,
 };
-use funnel_model::derive_seed;
 use funnel_train::data::LabelColumn;
 use funnel_train::DataSpec;
 use rand::SeedableRng;

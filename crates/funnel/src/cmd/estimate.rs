@@ -4,11 +4,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use funnel_core::derive_seed;
 use funnel_metrics::cloud::stratified_subsample;
 use funnel_metrics::{
     layer_divergence, Cloud, KlEstimator, LayerContext, MetricsSpec, W1Estimator,
 };
-use funnel_model::derive_seed;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::de::{DeserializeOwned, IntoDeserializer};

@@ -1,10 +1,10 @@
 //! `funnel gibbs`: the Gibbs algorithm's generalization gap, computed exactly by enumeration
 //! for a tiny quantized network, against n (DESIGN §2.8; the estimator lives in
-//! `funnel_train::gibbs`).
+//! `funnel_gibbs`).
 
 use std::path::PathBuf;
 
-use funnel_train::gibbs;
+use funnel_gibbs as gibbs;
 
 use crate::config::load_gibbs;
 use crate::error::{io_err, CliError};

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::Module;
-use funnel_model::derive_seed;
+use funnel_core::derive_seed;
 use funnel_train::data::LabelColumn;
 use funnel_train::DataError;
 

@@ -1,6 +1,6 @@
 //! `report.md` of a `funnel gibbs` run.
 
-use funnel_train::gibbs::{GibbsResults, GibbsSpec};
+use funnel_gibbs::{GibbsResults, GibbsSpec};
 
 use crate::text::num;
 

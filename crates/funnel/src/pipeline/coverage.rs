@@ -23,10 +23,10 @@
 //! how often p ≤ 0.05 (the false-positive rate of one test, which must be consistent with ≤ 5%).
 //! Exit code 3 when an estimator fails outright (an error).
 
+use funnel_core::derive_seed;
 use funnel_metrics::{
     layer_divergence, Cloud, Estimate, KlEstimator, LayerContext, MetricsSpec, Points, W1Estimator,
 };
-use funnel_model::derive_seed;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};

@@ -5,13 +5,12 @@
 use std::time::Instant;
 
 use burn::prelude::Device;
+use funnel_core::derive_seed;
 use funnel_metrics::lipschitz::{lipschitz_constants, local_lipschitz_constants};
 use funnel_metrics::mi::{input_information, label_information};
 use funnel_metrics::probe::capture_with_pre_noise;
 use funnel_metrics::{assemble, layer_divergence, LayerContext, LayerRow, NoisyLayer};
-use funnel_model::{
-    derive_seed, Activation, LayerInfo, LayeredModel, Mlp, Regularizer, Stochastic,
-};
+use funnel_model::{Activation, LayerInfo, LayeredModel, Mlp, Regularizer, Stochastic};
 use funnel_train::{evaluate, Dataset, Gap};
 use tracing::info;
 

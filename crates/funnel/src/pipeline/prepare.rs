@@ -6,10 +6,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::Device;
+use funnel_core::derive_seed;
 use funnel_metrics::cloud::{class_indices, stratified_subsample};
 use funnel_metrics::kl::gaussian_min_points;
 use funnel_metrics::{KlEstimator, MetricsSpec};
-use funnel_model::{derive_seed, MlpConfig, Regularizer};
+use funnel_model::{MlpConfig, Regularizer};
 use funnel_train::{DataError, Dataset, Split};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -4,7 +4,7 @@
 
 use burn::module::Module;
 use burn::prelude::Device;
-use funnel_model::derive_seed;
+use funnel_core::derive_seed;
 use funnel_model::{Mlp, MlpConfig};
 use funnel_train::class_mean::class_mean;
 use funnel_train::{train, Algorithm, EpochRecord, EvalSettings, Split, TrainError, Trained};

@@ -9,7 +9,7 @@ use super::*;
 
 /// `funnel gibbs`: E gap against n per γ (control-variate estimate, ± 2 se), the √2·γ/n bound
 /// per γ (dashed) and the finite-parameter bound (grey, dashed); log y, n equally spaced.
-pub fn gibbs_figure(r: &funnel_train::gibbs::GibbsResults) -> Result<Figure, String> {
+pub fn gibbs_figure(r: &funnel_gibbs::GibbsResults) -> Result<Figure, String> {
     guarded(|| {
         let mut ns: Vec<usize> = r.rows.iter().map(|row| row.n).collect();
         ns.sort_unstable();

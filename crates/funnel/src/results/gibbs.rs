@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use funnel_train::gibbs::{GibbsResults, GibbsSpec};
+use funnel_gibbs::{GibbsResults, GibbsSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;

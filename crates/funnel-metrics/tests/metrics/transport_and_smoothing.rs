@@ -1,7 +1,7 @@
 //! Sinkhorn, sliced and exact W1 against each other; the smoothed KL and the mixture
 //! entropies against closed forms.
 
-use burn::prelude::*;
+use crate::common::device;
 use funnel_metrics::sinkhorn::{sinkhorn, SinkhornSettings};
 use funnel_metrics::smoothed::{mixture_entropy, smoothed_kl};
 use funnel_metrics::span::Coords;
@@ -9,9 +9,6 @@ use funnel_metrics::w1;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-fn device() -> Device {
-    Device::flex()
-}
 
 fn normal(n: usize, d: usize, shift: f64, std: f64, rng: &mut ChaCha8Rng) -> Coords {
     let data = (0..n * d)

@@ -1,12 +1,7 @@
-use burn::prelude::*;
 use funnel_model::{Activation, MlpConfig, Regularizer, Stochastic};
 use funnel_train::{train, Algorithm, DataSpec, EvalSettings, Split, TrainError, TrainSpec};
 
-/// burn's CPU RNG is process-global; tests run in parallel threads.
-static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-fn device() -> Device {
-    Device::flex()
-}
+use crate::common::{device, serial};
 
 fn separated() -> Split {
     DataSpec::Gaussian {
@@ -23,7 +18,7 @@ fn separated() -> Split {
 }
 
 fn run(spec: &TrainSpec, reg: Regularizer, seed: u64) -> Result<Vec<(f64, f64, f64)>, TrainError> {
-    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = serial();
     let split = separated();
     let device = device();
     device.seed(seed);

@@ -12,6 +12,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::common::serial;
+
 const CLIP: f64 = 4.0;
 const SIGMA: f64 = 1.0;
 
@@ -73,6 +75,8 @@ fn tv(samples: &[f64], grid: &[f64], mass: &[f64], bins: usize) -> f64 {
 
 #[test]
 fn sgld_samples_the_enumerated_gibbs_posterior() {
+    // burn's RNG is shared with the other modules' tests in this binary
+    let _rng = serial();
     // 24 points, X | Y ~ N(±0.7, 1)
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let n = 24;

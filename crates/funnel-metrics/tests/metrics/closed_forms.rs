@@ -1,6 +1,6 @@
 //! Estimators against closed forms (DESIGN §2.7) and properties that catch real bugs.
 
-use burn::prelude::*;
+use crate::common::device;
 use funnel_metrics::span::Coords;
 use funnel_metrics::{
     kl, layer_divergence, w1, Cloud, KlEstimator, LayerContext, MetricsSpec, Points, W1Estimator,
@@ -8,9 +8,6 @@ use funnel_metrics::{
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-fn device() -> Device {
-    Device::flex()
-}
 
 /// n draws of N(mean, diag(std²)).
 fn gaussian(n: usize, mean: &[f64], std: &[f64], rng: &mut ChaCha8Rng) -> Coords {

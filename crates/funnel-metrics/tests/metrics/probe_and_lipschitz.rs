@@ -4,16 +4,7 @@ use funnel_metrics::probe::capture;
 use funnel_model::{to_f32_vec, Activation, LayeredModel, Mlp, MlpConfig, Regularizer, Stochastic};
 use nalgebra::DMatrix;
 
-/// burn's CPU RNG is global to the process and tests run in parallel threads: every test holds
-/// this lock for its whole length, so no other test's draws land between a seed and its use.
-static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    RNG.lock().unwrap_or_else(|e| e.into_inner())
-}
-fn device() -> Device {
-    Device::flex()
-}
+use crate::common::{device, serial};
 
 fn model(widths: &[usize], activation: Activation, regularizer: Regularizer) -> Mlp {
     let d = device();

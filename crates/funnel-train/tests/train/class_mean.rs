@@ -1,13 +1,10 @@
 //! The `class_mean` rule and its closed forms (DESIGN §2.7) against independent computations.
 
-use burn::prelude::*;
 use funnel_model::{Activation, LayeredModel, MlpConfig, Regularizer, Stochastic};
 use funnel_train::class_mean::{class_mean, class_mean_estimate, closed_forms, layer_maps};
 use funnel_train::{DataSpec, EvalSettings, Split};
 
-fn device() -> Device {
-    Device::flex()
-}
+use crate::common::device;
 
 fn data(dim: usize, n_train: usize, n_test: usize, seed: u64) -> Split {
     DataSpec::Gaussian {

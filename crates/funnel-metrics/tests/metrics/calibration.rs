@@ -1,7 +1,7 @@
 //! The size-matched permutation null, the equal-size rule of kNN KL and the calibrated
 //! interval (DESIGN §2.9), on clouds whose answer is known.
 
-use burn::prelude::*;
+use crate::common::device;
 use funnel_metrics::span::Coords;
 use funnel_metrics::{
     kl, layer_divergence, Cloud, KlEstimator, LayerContext, MetricsSpec, Points, W1Estimator,
@@ -9,10 +9,6 @@ use funnel_metrics::{
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-
-fn device() -> Device {
-    Device::flex()
-}
 
 /// tanh(A·x), x ~ N(shift·e₁, I_2), A ∈ R^{8×2} fixed: a 2-d manifold in R^8.
 fn embedded(n: usize, shift: f64, rng: &mut ChaCha8Rng) -> Coords {

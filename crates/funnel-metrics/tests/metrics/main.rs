@@ -1,0 +1,7 @@
+//! funnel-metrics' integration tests, one binary: each module was a test file of its own.
+
+mod calibration;
+mod closed_forms;
+mod common;
+mod probe_and_lipschitz;
+mod transport_and_smoothing;
