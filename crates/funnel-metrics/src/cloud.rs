@@ -2,7 +2,6 @@
 
 use funnel_core::apportion;
 use rand::seq::SliceRandom;
-use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 /// `n` points in `d` dimensions, row-major.
@@ -124,22 +123,6 @@ pub fn stratified_subsample(
     out
 }
 
-/// A bootstrap resample: within each class, as many draws with replacement as the class has
-/// points. Returns original indices (repeats allowed), grouped by class.
-pub fn stratified_bootstrap(
-    labels: &[usize],
-    num_classes: usize,
-    rng: &mut ChaCha8Rng,
-) -> Vec<usize> {
-    let mut out = Vec::with_capacity(labels.len());
-    for idx in class_indices(labels, num_classes) {
-        for _ in 0..idx.len() {
-            out.push(idx[rng.random_range(0..idx.len())]);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,16 +156,5 @@ mod tests {
             "{c:?}"
         );
         assert_eq!(stratified_subsample(&labels, 3, 5000, &mut rng).len(), 1000);
-    }
-
-    #[test]
-    fn bootstrap_keeps_class_sizes() {
-        let labels: Vec<usize> = (0..50).map(|i| usize::from(i < 20)).collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let idx = stratified_bootstrap(&labels, 2, &mut rng);
-        assert_eq!(idx.len(), 50);
-        assert_eq!(idx.iter().filter(|&&i| labels[i] == 1).count(), 20);
-        let distinct: std::collections::HashSet<_> = idx.iter().collect();
-        assert!(distinct.len() < 50, "with replacement");
     }
 }

@@ -69,9 +69,66 @@ pub fn bound_text(b: f64, vacuous: bool) -> String {
     }
 }
 
+/// The one text-table printer (terminal and `report.md`'s code blocks): the first row is the
+/// header, underlined with dashes; columns are separated by two spaces and right-aligned except
+/// those in `left`; trailing spaces are trimmed. Hand-written rather than comfy-table: the
+/// tables are plain aligned columns that must read the same in a terminal, a pipe and a
+/// Markdown code block, with no borders to wrap.
+pub fn grid(cells: &[Vec<String>], left: &[usize]) -> String {
+    let cols = cells.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            cells
+                .iter()
+                .map(|row| row[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for (i, row) in cells.iter().enumerate() {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, w))| {
+                if left.contains(&c) {
+                    format!("{cell:<w$}", w = *w)
+                } else {
+                    format!("{cell:>w$}", w = *w)
+                }
+            })
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+        if i == 0 {
+            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * cols.saturating_sub(1)));
+            out.push('\n');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grid_aligns_columns_under_a_dashed_header() {
+        let cells = vec![
+            vec!["name".to_string(), "value".into()],
+            vec!["kl".to_string(), "0.5".into()],
+            vec!["w1 long".to_string(), "12.25".into()],
+        ];
+        assert_eq!(
+            grid(&cells, &[0]),
+            "name     value\n--------------\nkl         0.5\nw1 long  12.25\n"
+        );
+        assert_eq!(
+            grid(&cells, &[]),
+            "   name  value\n--------------\n     kl    0.5\nw1 long  12.25\n"
+        );
+    }
 
     #[test]
     fn numbers_have_three_significant_digits() {

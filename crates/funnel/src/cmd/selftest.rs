@@ -72,6 +72,8 @@ pub fn selftest(args: &SelftestArgs) -> Result<Status, CliError> {
         "funnel selftest · {reps} seeded repetitions per case · {} half-samples · {} permutations · nominal 95% intervals\n",
         args.bootstrap, args.permutations
     );
+    // the rows are printed as the cases finish, so the columns have fixed widths here rather
+    // than `text::grid`'s, which needs every row first
     let _ = writeln!(
         out,
         "{:<34} {:<24} {:>9} {:>3} {:>7} {:>8} {:>8} {:>7} {:>8} {:>13} {:>6}  result",

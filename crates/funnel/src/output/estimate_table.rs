@@ -3,7 +3,7 @@
 use funnel_metrics::Bias;
 
 use crate::results::estimate_json::EstimateOutput;
-use crate::text::num;
+use crate::text::{grid, num};
 
 fn bias_word(b: Bias) -> &'static str {
     match b {
@@ -57,15 +57,6 @@ pub fn table(o: &EstimateOutput) -> String {
             format!("{:.2}", e.seconds),
         ]);
     }
-    let widths: Vec<usize> = (0..cells[0].len())
-        .map(|c| {
-            cells
-                .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
     let mut s = format!(
         "funnel estimate · P {}: {} × {} ({} used) · Q {}: {} × {} ({} used) · seed {} · se from {} half-samples\n\n",
         o.p.path.display(),
@@ -79,26 +70,7 @@ pub fn table(o: &EstimateOutput) -> String {
         o.seed,
         o.bootstrap
     );
-    for (i, row) in cells.iter().enumerate() {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(c, (cell, w))| {
-                if c == 0 || c == 6 || c == 7 {
-                    format!("{cell:<w$}", w = *w)
-                } else {
-                    format!("{cell:>w$}", w = *w)
-                }
-            })
-            .collect();
-        s.push_str(line.join("  ").trim_end());
-        s.push('\n');
-        if i == 0 {
-            s.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
-            s.push('\n');
-        }
-    }
+    s.push_str(&grid(&cells, &[0, 6, 7]));
     for (name, e) in [("KL", &o.kl), ("W1", &o.w1)] {
         if let Some(err) = &e.error {
             s.push_str(&format!("· {name} failed: {err}\n"));

@@ -80,31 +80,7 @@ pub fn table(rows: &[LayerRow], confidence: f64) -> String {
             bound_text(r.w1_bound, r.w1_vacuous),
         ]);
     }
-    let cols = cells[0].len();
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            cells
-                .iter()
-                .map(|row| row[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for (i, row) in cells.iter().enumerate() {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:>w$}", w = *w))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-        if i == 0 {
-            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (cols - 1)));
-            out.push('\n');
-        }
-    }
-    out
+    grid(&cells, &[])
 }
 
 /// "layer 0 0.0123, layer 1 0.0456": each tested layer's resolution.
