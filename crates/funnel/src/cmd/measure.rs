@@ -14,7 +14,7 @@ use funnel_train::DataError;
 
 use crate::backend::BackendArgs;
 use crate::config::Config;
-use crate::error::{io_err, CliError};
+use crate::error::CliError;
 use crate::pipeline::{self, prepare::capture_subsets, Measure};
 use crate::results::model::MODEL_FILE;
 use crate::results::{self, *};
@@ -135,21 +135,16 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
     let config_toml = std::fs::read_to_string(&config_path)
         .map_err(|e| CliError::input(format!("{}: cannot read: {e}", config_path.display())))?;
 
-    // ---- results folder (removed again if anything below fails before it is finished)
     let name = format!("{}-measure", config.name);
-    let run = RunDir::create(&args.out, &name, seed)
-        .map_err(io_err("cannot create the results folder"))?;
-    run.write("config.toml", config_toml.as_bytes())
-        .map_err(io_err("cannot write config.toml"))?;
+    let run = super::open_run(
+        &args.out,
+        "funnel measure",
+        &name,
+        &config,
+        &config_toml,
+        &device,
+    )?;
     let dims = mlp.dims();
-    say(format_args!(
-        "funnel measure · {} · run {} · backend {} ({}) · seed {}",
-        name,
-        run.id(),
-        config.backend.name(),
-        crate::backend::device_kind(&device),
-        seed
-    ));
     say(format_args!(
         "model: {} of {} ({} parameters), not retrained",
         MODEL_FILE,

@@ -68,6 +68,31 @@ pub fn dispatch(command: &Command) -> Result<Status, CliError> {
     }
 }
 
+/// The results folder of a run or measurement (staged: removed again if anything fails before
+/// it is finished) with its `config.toml`, and the header line naming it, the backend, the
+/// device and the seed.
+fn open_run(
+    out: &std::path::Path,
+    command: &str,
+    name: &str,
+    config: &Config,
+    config_toml: &str,
+    device: &burn::prelude::Device,
+) -> Result<RunDir, CliError> {
+    let run = RunDir::create(out, name, config.seed)
+        .map_err(io_err("cannot create the results folder"))?;
+    run.write("config.toml", config_toml.as_bytes())
+        .map_err(io_err("cannot write config.toml"))?;
+    say(format_args!(
+        "{command} · {name} · run {} · backend {} ({}) · seed {}",
+        run.id(),
+        config.backend.name(),
+        crate::backend::device_kind(device),
+        config.seed
+    ));
+    Ok(run)
+}
+
 /// The end shared by `funnel run` and `funnel measure`: every file into `run` (then finished),
 /// and the measurement line, the table, the gap, the reasons and findings on stdout.
 fn write_and_print(

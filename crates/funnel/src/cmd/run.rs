@@ -46,21 +46,16 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     let classes = split.train.num_classes;
     info!(data = %split.info.description, n_train = split.train.len(), n_test = split.test.len(), "data ready");
 
-    // ---- results folder (removed again if anything below fails before it is finished)
-    let run = RunDir::create(&args.out, &config.name, seed)
-        .map_err(io_err("cannot create the results folder"))?;
-    run.write("config.toml", config_toml.as_bytes())
-        .map_err(io_err("cannot write config.toml"))?;
     let mode = config.metrics.stochastic_layers;
     let clip = config.metrics.ce_clip;
-    say(format_args!(
-        "funnel · {} · run {} · backend {} ({}) · seed {}",
-        config.name,
-        run.id(),
-        config.backend.name(),
-        crate::backend::device_kind(&device),
-        seed
-    ));
+    let run = super::open_run(
+        &args.out,
+        "funnel",
+        &config.name,
+        &config,
+        &config_toml,
+        &device,
+    )?;
     say(format_args!(
         "data: {} — {} train / {} test",
         split.info.description,

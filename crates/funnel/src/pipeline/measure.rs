@@ -81,20 +81,11 @@ pub fn measure(m: Measure<'_>, mut summary: Summary) -> Summary {
     let tr_labels: Vec<usize> = tr_idx.iter().map(|&i| train_set.y[i]).collect();
     let te_labels: Vec<usize> = te_idx.iter().map(|&i| test_set.y[i]).collect();
     device.seed(derive_seed(seed, "capture"));
-    let (tr_clouds, tr_pre) = capture_with_pre_noise(
-        model,
-        train_set.features_of(tr_idx, device),
-        &tr_labels,
-        classes,
-        mode,
-    );
-    let (te_clouds, te_pre) = capture_with_pre_noise(
-        model,
-        test_set.features_of(te_idx, device),
-        &te_labels,
-        classes,
-        mode,
-    );
+    let capture = |set: &Dataset, idx: &[usize], labels: &[usize]| {
+        capture_with_pre_noise(model, set.features_of(idx, device), labels, classes, mode)
+    };
+    let (tr_clouds, tr_pre) = capture(train_set, tr_idx, &tr_labels);
+    let (te_clouds, te_pre) = capture(test_set, te_idx, &te_labels);
     // I(X; T_l) needs several pre-noise draws of each training example (independent upstream
     // noise): the capture subset again, every example repeated `mc_draws` times in a row
     let metrics = &config.metrics;
@@ -106,13 +97,7 @@ pub fn measure(m: Measure<'_>, mut summary: Summary) -> Summary {
             .flat_map(|&i| std::iter::repeat_n(i, group))
             .collect();
         let rep_labels: Vec<usize> = rep.iter().map(|&i| train_set.y[i]).collect();
-        let (outs, pres) = capture_with_pre_noise(
-            model,
-            train_set.features_of(&rep, device),
-            &rep_labels,
-            classes,
-            mode,
-        );
+        let (outs, pres) = capture(train_set, &rep, &rep_labels);
         outs.into_iter()
             .zip(pres)
             .zip(&layers_info)

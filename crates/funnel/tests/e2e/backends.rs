@@ -50,14 +50,7 @@ const ATOL: f64 = 1e-4;
 fn run_on(dir: &Path, backend: &str) -> PathBuf {
     let cfg = write_config(dir, "plain.toml", PLAIN);
     let out = dir.join(format!("out-{backend}"));
-    let o = funnel(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--backend",
-        backend,
-    ]);
+    let o = funnel(&["run", arg(&cfg), "--out", arg(&out), "--backend", backend]);
     assert!(o.status.success(), "{backend}: {}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -169,11 +162,11 @@ fn a_backend_missing_from_the_build_names_its_cargo_feature() {
             &PLAIN.replace("seed = 3", &format!("seed = 3\nbackend = \"{name}\"")),
         );
         for args in [
-            vec!["run", cfg.to_str().unwrap(), "--backend", name],
-            vec!["run", by_key.to_str().unwrap()],
+            vec!["run", arg(&cfg), "--backend", name],
+            vec!["run", arg(&by_key)],
         ] {
             let mut args = args.clone();
-            args.extend(["--out", out.to_str().unwrap()]);
+            args.extend(["--out", arg(&out)]);
             let o = funnel(&args);
             assert_eq!(o.status.code(), Some(2), "{}", text(&o));
             let err = String::from_utf8_lossy(&o.stderr);
@@ -206,14 +199,7 @@ fn a_cpu_backend_has_only_device_zero() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "plain.toml", PLAIN);
     let out = dir.path().join("out");
-    let o = funnel(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--device",
-        "2",
-    ]);
+    let o = funnel(&["run", arg(&cfg), "--out", arg(&out), "--device", "2"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("device 2"));
     assert!(!out.exists());

@@ -11,7 +11,7 @@ fn a_run_writes_every_file_with_the_documented_columns() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "tiny.toml", TINY);
     let out = dir.path().join("out");
-    let o = funnel(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = funnel(&["run", arg(&cfg), "--out", arg(&out)]);
     assert!(o.status.success(), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -172,26 +172,12 @@ fn the_same_seed_gives_the_same_numbers() {
     let cfg = write_config(dir.path(), "tiny.toml", TINY);
     let out = dir.path().join("out");
     for _ in 0..2 {
-        let o = funnel(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let o = funnel(&["run", arg(&cfg), "--out", arg(&out)]);
         assert!(o.status.success(), "{}", text(&o));
     }
     let folders = runs(&out, "tiny");
     assert_eq!(folders.len(), 2);
-    let strip = |p: &Path| -> Vec<Vec<String>> {
-        let mut rdr = csv::Reader::from_path(p.join("layers.csv")).unwrap();
-        let headers = rdr.headers().unwrap().clone();
-        rdr.records()
-            .map(|r| {
-                r.unwrap()
-                    .iter()
-                    .zip(headers.iter())
-                    .filter(|(_, h)| !h.ends_with("_seconds"))
-                    .map(|(v, _)| v.to_string())
-                    .collect()
-            })
-            .collect()
-    };
-    assert_eq!(strip(&folders[0]), strip(&folders[1]));
+    assert_eq!(layer_values(&folders[0]), layer_values(&folders[1]));
     // summary.json: bit-identical apart from the run id, the creation time and timings
     fn untimed(v: &mut serde_json::Value) {
         match v {
@@ -238,20 +224,14 @@ fn the_same_seed_gives_the_same_numbers() {
 #[test]
 fn overrides_apply_and_are_frozen_into_the_run() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "tiny.toml", TINY);
-    let out = dir.path().join("out");
-    let o = funnel(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        "model.widths=[5]",
-        "--set",
-        "metrics.w1=sliced",
-        "--set",
-        "metrics.kl=gaussian",
-    ]);
+    let (out, o) = run_tiny(
+        dir.path(),
+        &[
+            "model.widths=[5]",
+            "metrics.w1=sliced",
+            "metrics.kl=gaussian",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let run = &runs(&out, "tiny")[0];
     let layers = std::fs::read_to_string(run.join("layers.csv")).unwrap();
@@ -269,7 +249,7 @@ fn assert_rejected(config_text: &str, extra: &[&str], needle: &str) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "bad.toml", config_text);
     let out = dir.path().join("out");
-    let mut args = vec!["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let mut args = vec!["run", arg(&cfg), "--out", arg(&out)];
     args.extend_from_slice(extra);
     let o = funnel(&args);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -334,7 +314,7 @@ fn a_noisy_network_gets_smoothed_kl_sinkhorn_and_both_mutual_informations() {
         );
     let cfg = write_config(dir.path(), "noisy.toml", &noisy);
     let out = dir.path().join("out");
-    let o = funnel(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = funnel(&["run", arg(&cfg), "--out", arg(&out)]);
     assert!(o.status.success(), "{}", text(&o));
     let run = &runs(&out, "tiny")[0];
     let mut rdr = csv::Reader::from_path(run.join("layers.csv")).unwrap();
@@ -471,12 +451,7 @@ fn the_frozen_config_runs_again_from_its_run_folder() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let frozen = runs(&out, "tiny")[0].join("config.toml");
-    let o = funnel(&[
-        "run",
-        frozen.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = funnel(&["run", arg(&frozen), "--out", arg(&out)]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(runs(&out, "tiny").len(), 2);
 }
@@ -487,7 +462,7 @@ fn a_closed_stdout_does_not_lose_the_results() {
     let cfg = write_config(dir.path(), "tiny.toml", TINY);
     let out = dir.path().join("out");
     let mut child = Command::new(env!("CARGO_BIN_EXE_funnel"))
-        .args(["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(["run", arg(&cfg), "--out", arg(&out)])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -510,12 +485,7 @@ fn a_bad_data_file_names_the_file_and_line() {
     );
     let cfg_path = write_config(dir.path(), "c.toml", &cfg);
     let out = dir.path().join("out");
-    let o = funnel(&[
-        "run",
-        cfg_path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = funnel(&["run", arg(&cfg_path), "--out", arg(&out)]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -546,7 +516,7 @@ fn diverged_training_is_a_failed_run_with_its_reason() {
             .replace("\"tanh\"", "\"relu\""),
     );
     let out = dir.path().join("out");
-    let o = funnel(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = funnel(&["run", arg(&cfg), "--out", arg(&out)]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let run = &runs(&out, "tiny")[0];
     let s: serde_json::Value =

@@ -34,14 +34,7 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 fn estimate_json(p: &Path, q: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
-    let mut args = vec![
-        "estimate",
-        "--p",
-        p.to_str().unwrap(),
-        "--q",
-        q.to_str().unwrap(),
-        "--json",
-    ];
+    let mut args = vec!["estimate", "--p", arg(p), "--q", arg(q), "--json"];
     args.extend_from_slice(extra);
     let o = funnel(&args);
     let v = serde_json::from_slice(&o.stdout)
@@ -100,9 +93,9 @@ fn estimate_on_csv_clouds_shifted_by_one_gives_w1_one() {
     let o = funnel(&[
         "estimate",
         "--p",
-        p.to_str().unwrap(),
+        arg(&p),
         "--q",
-        q.to_str().unwrap(),
+        arg(&q),
         "--kl",
         "gaussian",
     ]);
@@ -154,13 +147,7 @@ fn estimate_on_npy_clouds_identical_gives_w1_zero() {
 
 /// Exit 2, nothing on stdout, and every needle in the error.
 fn assert_bad_estimate(p: &Path, q: &Path, extra: &[&str], needles: &[&str]) {
-    let mut args = vec![
-        "estimate",
-        "--p",
-        p.to_str().unwrap(),
-        "--q",
-        q.to_str().unwrap(),
-    ];
+    let mut args = vec!["estimate", "--p", arg(p), "--q", arg(q)];
     args.extend_from_slice(extra);
     let o = funnel(&args);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -311,9 +298,9 @@ fn a_failed_estimator_still_reports_both_and_exits_3() {
     let o = funnel(&[
         "estimate",
         "--p",
-        q.to_str().unwrap(),
+        arg(&q),
         "--q",
-        q.to_str().unwrap(),
+        arg(&q),
         "--kl",
         "smoothed",
     ]);
@@ -362,22 +349,6 @@ exact_max_per_class = 60
 bootstrap = 4
 "#;
 
-/// layers.csv without its timing columns.
-fn layer_values(run: &Path) -> Vec<Vec<String>> {
-    let mut rdr = csv::Reader::from_path(run.join("layers.csv")).unwrap();
-    let headers = rdr.headers().unwrap().clone();
-    rdr.records()
-        .map(|r| {
-            r.unwrap()
-                .iter()
-                .zip(headers.iter())
-                .filter(|(_, h)| !h.ends_with("_seconds"))
-                .map(|(v, _)| v.to_string())
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn measure_against_the_runs_own_test_set_reproduces_its_layers() {
     let dir = tempfile::tempdir().unwrap();
@@ -385,7 +356,7 @@ fn measure_against_the_runs_own_test_set_reproduces_its_layers() {
     std::fs::write(dir.path().join("test.csv"), labelled_csv(160, 1000)).unwrap();
     let cfg = write_config(dir.path(), "c.toml", CSV_RUN);
     let out = dir.path().join("out");
-    let o = funnel(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = funnel(&["run", arg(&cfg), "--out", arg(&out)]);
     assert!(o.status.success(), "{}", text(&o));
     let run = &runs(&out, "shift")[0];
     assert!(run.join("model.bpk").is_file());
@@ -393,11 +364,11 @@ fn measure_against_the_runs_own_test_set_reproduces_its_layers() {
     let test = dir.path().join("test.csv");
     let o = funnel(&[
         "measure",
-        run.to_str().unwrap(),
+        arg(run),
         "--test",
-        test.to_str().unwrap(),
+        arg(&test),
         "--out",
-        out.to_str().unwrap(),
+        arg(&out),
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let measured = runs(&out, "shift-measure");
@@ -443,11 +414,11 @@ fn measure_against_the_runs_own_test_set_reproduces_its_layers() {
     std::fs::write(dir.path().join("shifted.csv"), shifted).unwrap();
     let o = funnel(&[
         "measure",
-        run.to_str().unwrap(),
+        arg(run),
         "--test",
         dir.path().join("shifted.csv").to_str().unwrap(),
         "--out",
-        out.to_str().unwrap(),
+        arg(&out),
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let measured = runs(&out, "shift-measure");
@@ -461,14 +432,7 @@ fn measure_against_the_runs_own_test_set_reproduces_its_layers() {
     let bad = |name: &str, body: &str, needles: &[&str], extra: &[&str]| {
         let p = dir.path().join(name);
         std::fs::write(&p, body).unwrap();
-        let mut args = vec![
-            "measure",
-            run.to_str().unwrap(),
-            "--test",
-            p.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ];
+        let mut args = vec!["measure", arg(run), "--test", arg(&p), "--out", arg(&out)];
         args.extend_from_slice(extra);
         let o = funnel(&args);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -520,11 +484,11 @@ fn measure_against_the_runs_own_test_set_reproduces_its_layers() {
     std::fs::write(dir.path().join("train.csv"), labelled_csv(250, 0)).unwrap();
     let o = funnel(&[
         "measure",
-        run.to_str().unwrap(),
+        arg(run),
         "--test",
-        test.to_str().unwrap(),
+        arg(&test),
         "--out",
-        out.to_str().unwrap(),
+        arg(&out),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
@@ -539,22 +503,12 @@ fn measure_refuses_what_is_not_a_run_folder() {
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path().join("t.csv");
     std::fs::write(&t, "1,2,0\n").unwrap();
-    let o = funnel(&[
-        "measure",
-        dir.path().to_str().unwrap(),
-        "--test",
-        t.to_str().unwrap(),
-    ]);
+    let o = funnel(&["measure", arg(dir.path()), "--test", arg(&t)]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a funnel run folder"));
     // a config but no model
     write_config(dir.path(), "config.toml", TINY);
-    let o = funnel(&[
-        "measure",
-        dir.path().to_str().unwrap(),
-        "--test",
-        t.to_str().unwrap(),
-    ]);
+    let o = funnel(&["measure", arg(dir.path()), "--test", arg(&t)]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -572,7 +526,7 @@ fn measure_a_run_on_synthetic_data_with_a_label_column() {
         &TINY.replace("[metrics]", "[metrics]\nstochastic_layers = \"off\""),
     );
     let out = dir.path().join("out");
-    let o = funnel(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = funnel(&["run", arg(&cfg), "--out", arg(&out)]);
     assert!(o.status.success(), "{}", text(&o));
     let run = &runs(&out, "tiny")[0];
     // label first, four features after it
@@ -588,11 +542,11 @@ fn measure_a_run_on_synthetic_data_with_a_label_column() {
     let args = |label: &'static str| {
         vec![
             "measure".to_string(),
-            run.to_str().unwrap().to_string(),
+            arg(run).to_string(),
             "--test".into(),
-            t.to_str().unwrap().into(),
+            arg(&t).into(),
             "--out".into(),
-            out.to_str().unwrap().into(),
+            arg(&out).into(),
             "--label".into(),
             label.into(),
         ]

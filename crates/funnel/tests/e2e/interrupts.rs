@@ -10,8 +10,21 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+/// A study `st` of TINY cells trained for `epochs` epochs, with these seeds and depth axis (width
+/// 6), in `dir`; returns the study file.
+fn study(dir: &Path, epochs: usize, seeds: &str, depth: &str) -> PathBuf {
+    write_config(
+        dir,
+        "base.toml",
+        &TINY.replace("epochs = 4", &format!("epochs = {epochs}")),
+    );
+    write_config(
+        dir,
+        "study.toml",
+        &format!(
+            "name = \"st\"\nbase = \"base.toml\"\nseeds = {seeds}\n[axes]\n{depth}\nwidth = [6]\n"
+        ),
+    )
 }
 
 fn spawn(args: &[&str]) -> Child {
@@ -130,7 +143,7 @@ fn ctrl_c_during_a_run_removes_the_unfinished_folder_and_exits_130() {
         &TINY.replace("epochs = 4", "epochs = 100000"),
     );
     let out = dir.path().join("out");
-    let child = spawn(&["run", s(&cfg), "--out", s(&out)]);
+    let child = spawn(&["run", arg(&cfg), "--out", arg(&out)]);
     // wait until training has started writing its staging folder
     assert!(
         wait_for(30, || !partials(&out).is_empty()),
@@ -153,18 +166,9 @@ fn ctrl_c_during_a_run_removes_the_unfinished_folder_and_exits_130() {
 #[test]
 fn ctrl_c_of_a_sweep_keeps_finished_cells_writes_the_summary_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    write_config(
-        dir.path(),
-        "base.toml",
-        &TINY.replace("epochs = 4", "epochs = 30"),
-    );
-    let st = write_config(
-        dir.path(),
-        "study.toml",
-        "name = \"st\"\nbase = \"base.toml\"\nseeds = [1, 2, 3, 4]\n[axes]\ndepth = [2]\nwidth = [6]\n",
-    );
+    let st = study(dir.path(), 30, "[1, 2, 3, 4]", "depth = [2]");
     let out = dir.path().join("out");
-    let child = spawn(&["sweep", s(&st), "--out", s(&out), "--jobs", "1"]);
+    let child = spawn(&["sweep", arg(&st), "--out", arg(&out), "--jobs", "1"]);
     let finished = |out: &Path| {
         files(&out.join("st/cells"))
             .iter()
@@ -188,7 +192,7 @@ fn ctrl_c_of_a_sweep_keeps_finished_cells_writes_the_summary_and_resumes() {
     let summary = std::fs::read_to_string(out.join("st/summary.csv")).unwrap();
     assert_eq!(summary.matches(",ok,").count(), done, "{summary}");
     // resume: only the rest runs
-    let o = funnel(&["sweep", s(&st), "--out", s(&out)]);
+    let o = funnel(&["sweep", arg(&st), "--out", arg(&out)]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains(&format!("{done} done, {} to run", 4 - done)),
@@ -202,16 +206,7 @@ fn ctrl_c_of_a_sweep_keeps_finished_cells_writes_the_summary_and_resumes() {
 #[test]
 fn sigkill_at_several_points_then_resume_completes_every_cell_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    write_config(
-        dir.path(),
-        "base.toml",
-        &TINY.replace("epochs = 4", "epochs = 25"),
-    );
-    let st = write_config(
-        dir.path(),
-        "study.toml",
-        "name = \"st\"\nbase = \"base.toml\"\nseeds = [1, 2, 3]\n[axes]\ndepth = [1, 2]\nwidth = [6]\n",
-    );
+    let st = study(dir.path(), 25, "[1, 2, 3]", "depth = [1, 2]");
     let out = dir.path().join("out");
     let cells_done = |out: &Path| -> usize {
         std::fs::read_dir(out.join("st/cells"))
@@ -230,7 +225,7 @@ fn sigkill_at_several_points_then_resume_completes_every_cell_exactly_once() {
     // kill points: right at the start, while the first cells train, after 2 and 4 cells
     let mut kills = 0;
     for (after_cells, extra_ms) in [(0usize, 150u64), (0, 1500), (2, 0), (4, 0)] {
-        let child = spawn(&["sweep", s(&st), "--out", s(&out), "--jobs", "2"]);
+        let child = spawn(&["sweep", arg(&st), "--out", arg(&out), "--jobs", "2"]);
         wait_for(60, || cells_done(&out) >= after_cells);
         std::thread::sleep(Duration::from_millis(extra_ms));
         let mut child = child;
@@ -255,7 +250,7 @@ fn sigkill_at_several_points_then_resume_completes_every_cell_exactly_once() {
         kills >= 3,
         "the sweep finished before it could be killed: {kills} kills"
     );
-    let o = funnel(&["sweep", s(&st), "--out", s(&out), "--jobs", "2"]);
+    let o = funnel(&["sweep", arg(&st), "--out", arg(&out), "--jobs", "2"]);
     assert!(o.status.success(), "{}", text(&o));
     // exactly one finished run per cell, no staging folder left, every file parses
     let cells: Vec<PathBuf> = std::fs::read_dir(out.join("st/cells"))

@@ -38,7 +38,7 @@ fn rejected(case: &str, config: &str, extra: &[&str], files: &[(&str, &[u8])], n
     }
     let cfg = write_config(dir.path(), "bad.toml", config);
     let out = dir.path().join("out");
-    let mut args = vec!["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let mut args = vec!["run", arg(&cfg), "--out", arg(&out)];
     args.extend_from_slice(extra);
     let o = funnel(&args);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -311,13 +311,7 @@ fn malformed_point_files_name_the_file() {
         ("missing file", dir.path().join("absent.csv"), "absent.csv"),
     ];
     for (case, path, needle) in &cases {
-        let o = funnel(&[
-            "estimate",
-            "--p",
-            ok.to_str().unwrap(),
-            "--q",
-            path.to_str().unwrap(),
-        ]);
+        let o = funnel(&["estimate", "--p", arg(&ok), "--q", arg(path)]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "case `{case}`: {}", text(&o));
         assert!(
@@ -333,12 +327,7 @@ fn a_config_that_is_a_folder_or_missing_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     for path in [dir.path().to_path_buf(), dir.path().join("absent.toml")] {
-        let o = funnel(&[
-            "run",
-            path.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = funnel(&["run", arg(&path), "--out", arg(&out)]);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(&*path.to_string_lossy()), "{err}");

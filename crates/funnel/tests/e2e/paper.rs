@@ -114,7 +114,7 @@ fn class_mean_estimates_match_the_per_run_closed_form() {
     }
 }
 
-use common::{funnel, runs, text, write_config, TINY};
+use common::*;
 
 fn csv_rows(path: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
     let mut r = csv::Reader::from_path(path).unwrap();
@@ -140,9 +140,9 @@ fn runs_write_closed_forms_and_sdpi_columns() {
     let cfg = write_config(dir.path(), "lin.toml", TINY);
     let o = funnel(&[
         "run",
-        cfg.to_str().unwrap(),
+        arg(&cfg),
         "--out",
-        out.to_str().unwrap(),
+        arg(&out),
         "--set",
         "train.algorithm=\"class_mean\"",
         "--set",
@@ -169,9 +169,9 @@ fn runs_write_closed_forms_and_sdpi_columns() {
 
     let o = funnel(&[
         "run",
-        cfg.to_str().unwrap(),
+        arg(&cfg),
         "--out",
-        out.to_str().unwrap(),
+        arg(&out),
         "--set",
         "model.regularizer={ kind = \"gaussian_noise\", std = 2.0 }",
         "--set",
@@ -214,12 +214,7 @@ fn gibbs_enumeration_runs_and_rejects_bad_files() {
         "g.toml",
         "name = \"g\"\n[gibbs]\nhidden = 2\ngamma = [8.0]\nn = [16, 32, 64, 128, 256]\ntrain_sets = 200\npool = 4000\n",
     );
-    let o = funnel(&[
-        "gibbs",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = funnel(&["gibbs", arg(&cfg), "--out", arg(&out)]);
     assert!(o.status.success(), "{}", text(&o));
     let run = &runs(&out, "g")[0];
     let fits = csv_rows(&run.join("fits.csv"));
@@ -242,12 +237,7 @@ fn gibbs_enumeration_runs_and_rejects_bad_files() {
     ] {
         let bad_out = dir.path().join("bad");
         let cfg = write_config(dir.path(), "bad.toml", text_);
-        let o = funnel(&[
-            "gibbs",
-            cfg.to_str().unwrap(),
-            "--out",
-            bad_out.to_str().unwrap(),
-        ]);
+        let o = funnel(&["gibbs", arg(&cfg), "--out", arg(&bad_out)]);
         assert_eq!(o.status.code(), Some(2), "{text_}: {}", text(&o));
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(key), "{text_}: {err}");
@@ -268,14 +258,7 @@ fn study_figures_are_drawn_and_checked() {
          [[figure]]\nname = \"curves\"\ntitle = \"t\"\nx = \"layer\"\ny = [\"w1_l\"]\ngroup = \"model.regularizer.p\"\n",
     );
     let out = dir.path().join("out");
-    let o = funnel(&[
-        "sweep",
-        study.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--jobs",
-        "2",
-    ]);
+    let o = funnel(&["sweep", arg(&study), "--out", arg(&out), "--jobs", "2"]);
     assert!(o.status.success(), "{}", text(&o));
     for f in ["eta.png", "eta.svg", "curves.png", "curves.svg"] {
         assert!(out.join("st/plots").join(f).is_file(), "{f}");
@@ -296,12 +279,7 @@ fn study_figures_are_drawn_and_checked() {
         "bad.toml",
         "name = \"st2\"\nbase = \"base.toml\"\nseeds = [1]\n[[figure]]\nname = \"../x\"\ntitle = \"t\"\nx = \"seed\"\ny = [\"kl_l0\"]\n",
     );
-    let o = funnel(&[
-        "sweep",
-        bad.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = funnel(&["sweep", arg(&bad), "--out", arg(&out)]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("figure[0].name"));
     assert!(!out.join("st2").exists());

@@ -31,17 +31,8 @@ fn assert_svg(path: &Path) {
 #[test]
 fn report_regenerates_a_runs_report_and_figures() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = write_config(tmp.path(), "tiny.toml", TINY);
-    let out = tmp.path().join("out");
     // `beta` adds I(X;T) to every layer: the information plane is drawn too
-    let o = funnel(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        "metrics.beta=0.5",
-    ]);
+    let (out, o) = run_tiny(tmp.path(), &["metrics.beta=0.5"]);
     assert!(o.status.success(), "{}", text(&o));
     let run = &runs(&out, "tiny")[0];
     let names = ["layers", "information_plane"];
@@ -60,7 +51,7 @@ fn report_regenerates_a_runs_report_and_figures() {
 
     std::fs::remove_file(run.join("report.md")).unwrap();
     std::fs::remove_dir_all(run.join("plots")).unwrap();
-    let o = funnel(&["report", run.to_str().unwrap()]);
+    let o = funnel(&["report", arg(run)]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         std::fs::read(run.join("report.md")).unwrap(),
@@ -98,7 +89,7 @@ fn report_draws_a_sweeps_figures_from_summary_csv() {
     }
     csv.push_str("bad,failed,0,2,16,relu,,,,,\n");
     std::fs::write(tmp.path().join("summary.csv"), csv).unwrap();
-    let o = funnel(&["report", tmp.path().to_str().unwrap()]);
+    let o = funnel(&["report", arg(tmp.path())]);
     assert!(o.status.success(), "{}", text(&o));
     for n in ["bounds_vs_depth", "funnel_vs_depth"] {
         assert_png(&tmp.path().join(format!("plots/{n}.png")));
@@ -109,7 +100,7 @@ fn report_draws_a_sweeps_figures_from_summary_csv() {
 #[test]
 fn report_refuses_a_folder_without_results() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = funnel(&["report", tmp.path().to_str().unwrap()]);
+    let o = funnel(&["report", arg(tmp.path())]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("neither a funnel run folder"));
 }
@@ -161,7 +152,7 @@ fn report_reproduces_every_committed_study_byte_for_byte() {
             std::fs::create_dir_all(copy.join(rel).parent().unwrap()).unwrap();
             std::fs::write(copy.join(rel), bytes).unwrap();
         }
-        let o = funnel(&["report", copy.to_str().unwrap()]);
+        let o = funnel(&["report", arg(&copy)]);
         assert!(o.status.success(), "{}: {}", study.display(), text(&o));
         let after = files(&copy);
         assert_eq!(

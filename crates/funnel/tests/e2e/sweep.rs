@@ -4,7 +4,7 @@ use crate::common;
 
 use std::path::{Path, PathBuf};
 
-use common::{funnel, text, write_config, TINY};
+use common::*;
 
 /// A tiny base config and a study of 2 depths × 2 seeds (4 cells) next to it.
 fn study(dir: &Path, seeds: &str, extra_axes: &str) -> PathBuf {
@@ -16,10 +16,6 @@ fn study(dir: &Path, seeds: &str, extra_axes: &str) -> PathBuf {
             "name = \"st\"\nbase = \"base.toml\"\nseeds = {seeds}\n[axes]\ndepth = [1, 2]\nwidth = [6]\n{extra_axes}"
         ),
     )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Cell id → its run folders (finished and staging).
@@ -71,7 +67,7 @@ fn a_sweep_writes_one_row_per_cell_and_resumes_after_an_interruption() {
     let dir = tempfile::tempdir().unwrap();
     let st = study(dir.path(), "[1, 2]", "");
     let out = dir.path().join("out");
-    let o = funnel(&["sweep", s(&st), "--out", s(&out), "--jobs", "2"]);
+    let o = funnel(&["sweep", arg(&st), "--out", arg(&out), "--jobs", "2"]);
     assert!(o.status.success(), "{}", text(&o));
     let sweep = out.join("st");
     for f in [
@@ -158,7 +154,7 @@ fn a_sweep_writes_one_row_per_cell_and_resumes_after_an_interruption() {
     std::fs::rename(&killed, &partial).unwrap();
     std::fs::remove_file(partial.join("summary.json")).unwrap();
 
-    let o = funnel(&["sweep", s(&st), "--out", s(&out)]);
+    let o = funnel(&["sweep", arg(&st), "--out", arg(&out)]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("2 done, 2 to run"), "{}", text(&o));
     // each cell exactly once, no staging folder left; only the interrupted ones ran again
@@ -178,7 +174,7 @@ fn a_sweep_writes_one_row_per_cell_and_resumes_after_an_interruption() {
     );
 
     // a third run has nothing to do
-    let o = funnel(&["sweep", s(&st), "--out", s(&out)]);
+    let o = funnel(&["sweep", arg(&st), "--out", arg(&out)]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("4 done, 0 to run"), "{}", text(&o));
 }
@@ -188,7 +184,7 @@ fn a_changed_study_is_refused_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let st = study(dir.path(), "[1]", "");
     let out = dir.path().join("out");
-    let o = funnel(&["sweep", s(&st), "--out", s(&out)]);
+    let o = funnel(&["sweep", arg(&st), "--out", arg(&out)]);
     assert!(o.status.success(), "{}", text(&o));
     let sweep = out.join("st");
     let before = std::fs::read_to_string(sweep.join("sweep.json")).unwrap();
@@ -197,7 +193,7 @@ fn a_changed_study_is_refused_without_force() {
     }
     // a second seed: different cells
     let st = study(dir.path(), "[1, 2]", "");
-    let o = funnel(&["sweep", s(&st), "--out", s(&out)]);
+    let o = funnel(&["sweep", arg(&st), "--out", arg(&out)]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("different study") && text(&o).contains("--force"));
     assert_eq!(
@@ -206,7 +202,7 @@ fn a_changed_study_is_refused_without_force() {
     );
     assert_eq!(cell_runs(&sweep).len(), 2);
     // --force: the cell whose config is unchanged is kept, the others run
-    let o = funnel(&["sweep", s(&st), "--out", s(&out), "--force"]);
+    let o = funnel(&["sweep", arg(&st), "--out", arg(&out), "--force"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(run_dir(&sweep, "c0000-d1-w6-s1").join("marker").exists());
     assert_eq!(
@@ -231,7 +227,7 @@ fn a_bad_study_exits_2_naming_the_key_and_writes_nothing() {
         ("\"model.bogus\" = [1]\n", "bogus"),
     ] {
         let st = study(dir.path(), "[1]", axes);
-        let o = funnel(&["sweep", s(&st), "--out", s(&out)]);
+        let o = funnel(&["sweep", arg(&st), "--out", arg(&out)]);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
         assert!(text(&o).contains(needle), "{needle}: {}", text(&o));
         assert!(!out.exists());
@@ -241,11 +237,16 @@ fn a_bad_study_exits_2_naming_the_key_and_writes_nothing() {
         "study.toml",
         "name = \"st\"\nbase = \"base.toml\"\nseeds = [1]\n[axes]\ndepth = [2]\n",
     );
-    let o = funnel(&["sweep", s(&dir.path().join("study.toml")), "--out", s(&out)]);
+    let o = funnel(&[
+        "sweep",
+        arg(&dir.path().join("study.toml")),
+        "--out",
+        arg(&out),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("width"), "{}", text(&o));
     let st = study(dir.path(), "[1]", "");
-    let o = funnel(&["sweep", s(&st), "--out", s(&out), "--shard", "2/2"]);
+    let o = funnel(&["sweep", arg(&st), "--out", arg(&out), "--shard", "2/2"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(!out.exists());
 }
@@ -259,7 +260,7 @@ fn a_failed_cell_is_recorded_and_the_sweep_goes_on() {
         "\"train.lr\" = [0.01, 1e30]\n\"train.algorithm\" = [\"sgd\"]\n\"model.activation\" = [\"relu\"]\n",
     );
     let out = dir.path().join("out");
-    let o = funnel(&["sweep", s(&st), "--out", s(&out), "--jobs", "2"]);
+    let o = funnel(&["sweep", arg(&st), "--out", arg(&out), "--jobs", "2"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let mut r = csv::Reader::from_path(out.join("st/summary.csv")).unwrap();
     let h = r.headers().unwrap().clone();
@@ -279,7 +280,7 @@ fn a_failed_cell_is_recorded_and_the_sweep_goes_on() {
         }
     }
     // a failed cell is complete: a rerun does not repeat it
-    let o = funnel(&["sweep", s(&st), "--out", s(&out)]);
+    let o = funnel(&["sweep", arg(&st), "--out", arg(&out)]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("4 done, 0 to run"), "{}", text(&o));
 }
@@ -289,21 +290,21 @@ fn merged_shards_equal_the_full_run() {
     let dir = tempfile::tempdir().unwrap();
     let st = study(dir.path(), "[1, 2]", "\"model.activation\" = [\"tanh\"]\n");
     let full = dir.path().join("full");
-    let o = funnel(&["sweep", s(&st), "--out", s(&full), "--jobs", "2"]);
+    let o = funnel(&["sweep", arg(&st), "--out", arg(&full), "--jobs", "2"]);
     assert!(o.status.success(), "{}", text(&o));
     let parts = dir.path().join("parts");
     for i in 0..2 {
         let shard = format!("{i}/2");
-        let o = funnel(&["sweep", s(&st), "--out", s(&parts), "--shard", &shard]);
+        let o = funnel(&["sweep", arg(&st), "--out", arg(&parts), "--shard", &shard]);
         assert!(o.status.success(), "{}", text(&o));
         assert!(text(&o).contains("2 in this shard"), "{}", text(&o));
     }
     let merged = dir.path().join("merged");
     let o = funnel(&[
         "merge",
-        s(&merged),
-        s(&parts.join("st-shard-0-of-2")),
-        s(&parts.join("st-shard-1-of-2")),
+        arg(&merged),
+        arg(&parts.join("st-shard-0-of-2")),
+        arg(&parts.join("st-shard-1-of-2")),
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
@@ -317,13 +318,13 @@ fn merged_shards_equal_the_full_run() {
     assert_eq!(cell_runs(&merged).len(), 4);
     // a folder of another study is refused
     let other = study(dir.path(), "[7]", "");
-    let o = funnel(&["sweep", s(&other), "--out", s(&dir.path().join("o"))]);
+    let o = funnel(&["sweep", arg(&other), "--out", arg(&dir.path().join("o"))]);
     assert!(o.status.success(), "{}", text(&o));
     let o = funnel(&[
         "merge",
-        s(&dir.path().join("m2")),
-        s(&parts.join("st-shard-0-of-2")),
-        s(&dir.path().join("o/st")),
+        arg(&dir.path().join("m2")),
+        arg(&parts.join("st-shard-0-of-2")),
+        arg(&dir.path().join("o/st")),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("different study"), "{}", text(&o));
@@ -345,7 +346,7 @@ fn kill_9_of_the_sweep_loses_only_the_cells_in_flight() {
     );
     let out = dir.path().join("out");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_funnel"))
-        .args(["sweep", s(&st), "--out", s(&out), "--jobs", "2"])
+        .args(["sweep", arg(&st), "--out", arg(&out), "--jobs", "2"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -379,7 +380,7 @@ fn kill_9_of_the_sweep_loses_only_the_cells_in_flight() {
         .filter(|(_, runs)| runs.iter().any(|r| !r.starts_with('.')))
         .count();
     assert!(finished < 6, "the sweep was killed too late: {before:?}");
-    let o = funnel(&["sweep", s(&st), "--out", s(&out), "--jobs", "2"]);
+    let o = funnel(&["sweep", arg(&st), "--out", arg(&out), "--jobs", "2"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains(&format!("{finished} done, {} to run", 6 - finished)),

@@ -61,3 +61,37 @@ pub fn text(o: &Output) -> String {
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
+
+/// A path as the `&str` a command line takes.
+pub fn arg(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `layers.csv` of a run without its timing columns.
+pub fn layer_values(run: &Path) -> Vec<Vec<String>> {
+    let mut rdr = csv::Reader::from_path(run.join("layers.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    rdr.records()
+        .map(|r| {
+            r.unwrap()
+                .iter()
+                .zip(headers.iter())
+                .filter(|(_, h)| !h.ends_with("_seconds"))
+                .map(|(v, _)| v.to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// Runs TINY (written to `dir/tiny.toml`) into `dir/out` with these `--set` overrides; returns
+/// the output folder and the command's output.
+pub fn run_tiny(dir: &Path, sets: &[&str]) -> (PathBuf, Output) {
+    let cfg = write_config(dir, "tiny.toml", TINY);
+    let out = dir.join("out");
+    let mut args = vec!["run", arg(&cfg), "--out", arg(&out)];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let o = funnel(&args);
+    (out, o)
+}
