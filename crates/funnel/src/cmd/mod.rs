@@ -101,7 +101,9 @@ fn write_and_print(
     config: &Config,
     history: Option<&[EpochRecord]>,
 ) -> Result<Status, CliError> {
-    output::files::write_run(&run, &mut summary, history)?;
+    for w in output::files::write_run(&run, &mut summary, history)? {
+        warn(format_args!("{w}"));
+    }
     let dir = run
         .finish()
         .map_err(io_err("cannot finish the results folder"))?;

@@ -117,7 +117,9 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
             let reason = e.to_string();
             let train_s = history.last().map_or(0.0, |r| r.seconds);
             let mut summary = base_summary(Status::Failed, Some(reason.clone()), train_s);
-            output::files::write_run(&run, &mut summary, Some(&history))?;
+            for w in output::files::write_run(&run, &mut summary, Some(&history))? {
+                warn(format_args!("{w}"));
+            }
             let dir = run
                 .finish()
                 .map_err(io_err("cannot finish the results folder"))?;
