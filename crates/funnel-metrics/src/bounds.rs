@@ -86,10 +86,24 @@ pub fn w1_bound(rho: f64, w: f64, c: f64, label_tv: f64) -> f64 {
     rho * w + c * label_tv
 }
 
+/// The name of a layer of funnel's own networks: `input`, `hidden<l>` or `logits`.
+pub fn default_layer_name(info: &LayerInfo) -> String {
+    match info.role {
+        funnel_model::LayerRole::Input => "input".into(),
+        funnel_model::LayerRole::Logits => "logits".into(),
+        funnel_model::LayerRole::Hidden => format!("hidden{}", info.index),
+    }
+}
+
 /// One row of `layers.csv`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerRow {
     pub layer: usize,
+    /// The layer's name: `input`, `hidden<l>`, `logits` for funnel's own networks
+    /// ([`default_layer_name`]), the module's name for a network read from a layers file.
+    /// Empty in summaries written before names were recorded.
+    #[serde(default)]
+    pub name: String,
     pub width: usize,
     pub role: String,
     pub activation: String,
@@ -321,6 +335,7 @@ pub fn assemble(
         );
         rows.push(LayerRow {
             layer: info.index,
+            name: default_layer_name(info),
             width: info.width,
             role: info.role.name().into(),
             activation: info.activation.name().into(),

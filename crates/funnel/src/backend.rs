@@ -126,7 +126,7 @@ impl BackendName {
     }
 }
 
-/// What burn calls the device: `Flex(FlexDevice)`, `NdArray(Cpu)`, `Cube(…)` — written to the
+/// What burn calls the device: `Flex(Cpu)`, `NdArray(Cpu)`, `Cube(Wgpu(…))` — written to the
 /// run header and `summary.json`, so a run proves which backend computed it.
 pub fn device_kind(device: &Device) -> String {
     let debug = format!("{device:?}");

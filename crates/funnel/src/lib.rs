@@ -5,9 +5,10 @@
 //! Layout (ARCHITECTURE.md has the whole map): `cmd/` the subcommands (the only place that
 //! prints, through `term`); `pipeline/` the computation of a run; `results/` every file format;
 //! `output/` tables and reports; `plots/` figures; `sweep/` studies; leaves: `backend`,
-//! `config`, `points` (point-cloud files), `interrupt`, `error`, `term`, `text`, `stats`,
+//! `arrays` (numpy `.npy`/`.npz`), `config`, `points` (point-cloud files), `interrupt`, `error`, `term`, `text`, `stats`,
 //! `fuzzing`.
 
+pub mod arrays;
 pub mod backend;
 pub mod cmd;
 pub mod config;

@@ -140,7 +140,7 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
         &args.out,
         "funnel measure",
         &name,
-        &config,
+        (&config).into(),
         &config_toml,
         &device,
     )?;
@@ -208,7 +208,8 @@ pub fn measure(args: &MeasureArgs) -> Result<Status, CliError> {
         capture_train: &capture_train,
         capture_test: &capture_test,
         start,
+        export: false,
     };
-    let summary = pipeline::measure::measure(measure, summary);
-    super::write_and_print(run, summary, &config, None)
+    let (summary, _) = pipeline::measure::measure(measure, summary);
+    super::write_and_print(run, summary, (&config).into(), None)
 }

@@ -5,6 +5,7 @@
 pub mod devices;
 pub mod estimate;
 pub mod gibbs;
+pub mod layers;
 pub mod measure;
 pub mod merge;
 pub mod report;
@@ -30,6 +31,9 @@ pub enum Command {
     /// Estimate KL(P‖Q) and W1(P, Q) between two point clouds in files (CSV or .npy), each
     /// with its null baseline and confidence interval.
     Estimate(estimate::EstimateArgs),
+    /// Measure every layer of a network trained elsewhere from its layers file (`.npz`: every
+    /// layer's train and test activations, e.g. from python/funnel_export.py), as `run` does.
+    Layers(layers::LayersArgs),
     /// Measure every layer of a finished run's saved model against another labelled data set
     /// (shifted or production data), without retraining; writes a results folder like `run`.
     Measure(measure::MeasureArgs),
@@ -59,12 +63,31 @@ pub fn dispatch(command: &Command) -> Result<Status, CliError> {
         Command::Run(args) => run::run(args),
         Command::Estimate(args) => estimate::estimate(args),
         Command::Measure(args) => measure::measure(args),
+        Command::Layers(args) => layers::layers(args),
         Command::Selftest(args) => selftest::selftest(args),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Merge(args) => merge::merge(args),
         Command::Gibbs(args) => gibbs::gibbs(args),
         Command::Report(args) => report::report(args),
         Command::Devices => devices::devices(),
+    }
+}
+
+/// What the shared ends of `run`, `measure` and `layers` need of the settings.
+#[derive(Clone, Copy)]
+pub struct Settings<'a> {
+    pub seed: u64,
+    pub backend: crate::backend::BackendName,
+    pub metrics: &'a funnel_metrics::MetricsSpec,
+}
+
+impl<'a> From<&'a Config> for Settings<'a> {
+    fn from(c: &'a Config) -> Self {
+        Settings {
+            seed: c.seed,
+            backend: c.backend,
+            metrics: &c.metrics,
+        }
     }
 }
 
@@ -75,7 +98,7 @@ fn open_run(
     out: &std::path::Path,
     command: &str,
     name: &str,
-    config: &Config,
+    config: Settings,
     config_toml: &str,
     device: &burn::prelude::Device,
 ) -> Result<RunDir, CliError> {
@@ -98,7 +121,7 @@ fn open_run(
 fn write_and_print(
     run: RunDir,
     mut summary: Summary,
-    config: &Config,
+    config: Settings,
     history: Option<&[EpochRecord]>,
 ) -> Result<Status, CliError> {
     for w in output::files::write_run(&run, &mut summary, history)? {

@@ -27,7 +27,15 @@ pub struct RunArgs {
     /// Overrides one config key, e.g. `--set train.epochs=10` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Also write every captured layer (train and test activations, labels, Lipschitz
+    /// constants, the config) to `layers.npz` in the run folder: `funnel layers` measures it
+    /// again, and numpy reads it (`numpy.load`).
+    #[arg(long)]
+    pub export_layers: bool,
 }
+
+/// The layers file `--export-layers` writes into the run folder.
+pub const EXPORT_FILE: &str = "layers.npz";
 
 /// Runs the whole pipeline; returns whether the run succeeded or failed (e.g. diverged).
 pub fn run(args: &RunArgs) -> Result<Status, CliError> {
@@ -52,7 +60,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         &args.out,
         "funnel",
         &config.name,
-        &config,
+        (&config).into(),
         &config_toml,
         &device,
     )?;
@@ -172,7 +180,13 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         capture_train: &tr_idx,
         capture_test: &te_idx,
         start,
+        export: args.export_layers,
     };
-    let summary = pipeline::measure::measure(measure, summary);
-    super::write_and_print(run, summary, &config, Some(&history))
+    let (summary, file) = pipeline::measure::measure(measure, summary);
+    if let Some(mut file) = file {
+        file.config = Some(config_toml.clone());
+        run.write(EXPORT_FILE, &crate::results::layers_npz::write(&file))
+            .map_err(io_err("cannot write layers.npz"))?;
+    }
+    super::write_and_print(run, summary, (&config).into(), Some(&history))
 }

@@ -20,6 +20,8 @@ pub fn markdown(summary: &Summary) -> String {
     };
     let command = if summary.source.is_some() {
         "measure"
+    } else if summary.layers_file.is_some() {
+        "layers"
     } else {
         "run"
     };
@@ -36,6 +38,13 @@ pub fn markdown(summary: &Summary) -> String {
             src.test_file.display()
         ));
     }
+    if let Some(file) = &summary.layers_file {
+        s.push_str(&format!(
+            "The layers of a network trained elsewhere, read from `{}`: its train and test activations \
+             per layer, as captured there; estimators, nulls, intervals and bounds are those of `funnel run`.\n\n",
+            file.display()
+        ));
+    }
     s.push_str("| | |\n|---|---|\n");
     s.push_str(&format!(
         "| data | {} — {} train / {} test examples, {} classes{} |\n",
@@ -49,20 +58,41 @@ pub fn markdown(summary: &Summary) -> String {
             ""
         }
     ));
-    s.push_str(&format!(
-        "| model | {} ({}; {} on hidden layers; {} parameters) |\n",
-        summary
-            .model
-            .dims
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join(" → "),
-        summary.model.activation,
-        summary.model.regularizer,
-        summary.model.parameters
-    ));
-    if summary.training.algorithm == "class_mean" {
+    if summary.layers_file.is_some() {
+        s.push_str(&format!(
+            "| model | layers {} of widths {} (trained elsewhere) |\n",
+            summary
+                .layers
+                .iter()
+                .map(|r| format!("`{}`", r.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            summary
+                .model
+                .dims
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(" → ")
+        ));
+    } else {
+        s.push_str(&format!(
+            "| model | {} ({}; {} on hidden layers; {} parameters) |\n",
+            summary
+                .model
+                .dims
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(" → "),
+            summary.model.activation,
+            summary.model.regularizer,
+            summary.model.parameters
+        ));
+    }
+    if summary.layers_file.is_some() {
+        s.push_str("| training | elsewhere: funnel did not train this network |\n");
+    } else if summary.training.algorithm == "class_mean" {
         s.push_str(
             "| training | class_mean: seeded random hidden projections, read-out from μ̂ (no gradient steps) |\n",
         );

@@ -63,9 +63,19 @@ pub fn table(rows: &[LayerRow], confidence: f64) -> String {
         "W1 bound".into(),
     ];
     let mut cells: Vec<Vec<String>> = vec![header.to_vec()];
+    let named = has_own_names(rows);
     for r in rows {
         cells.push(vec![
-            format!("{}{}", r.layer, if r.kl_rise { "!" } else { "" }),
+            format!(
+                "{}{}{}",
+                r.layer,
+                if named {
+                    format!(" {}", r.name)
+                } else {
+                    String::new()
+                },
+                if r.kl_rise { "!" } else { "" }
+            ),
             r.width.to_string(),
             with_ci(&r.kl),
             num(r.kl.null),
@@ -81,6 +91,19 @@ pub fn table(rows: &[LayerRow], confidence: f64) -> String {
         ]);
     }
     grid(&cells, &[])
+}
+
+/// Whether the layers carry names of their own (a network read from a layers file), which the
+/// table then shows beside the index; funnel's own `input`/`hidden<l>`/`logits` are left out.
+pub fn has_own_names(rows: &[LayerRow]) -> bool {
+    rows.iter().any(|r| {
+        let default = match r.role.as_str() {
+            "input" => "input".to_string(),
+            "logits" => "logits".to_string(),
+            _ => format!("hidden{}", r.layer),
+        };
+        !r.name.is_empty() && r.name != default
+    })
 }
 
 /// "layer 0 0.0123, layer 1 0.0456": each tested layer's resolution.

@@ -9,6 +9,7 @@ use serde::Serialize;
 #[derive(Serialize)]
 struct LayerCsv<'a> {
     layer: usize,
+    name: &'a str,
     role: &'a str,
     width: usize,
     rank: usize,
@@ -112,6 +113,7 @@ pub fn layers_csv(rows: &[LayerRow]) -> Vec<u8> {
     for r in rows {
         w.serialize(LayerCsv {
             layer: r.layer,
+            name: &r.name,
             role: &r.role,
             width: r.width,
             rank: r.rank,

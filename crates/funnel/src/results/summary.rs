@@ -36,6 +36,9 @@ pub struct Summary {
     /// `funnel measure` only: the run whose model was measured, and the data it was measured on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceSummary>,
+    /// `funnel layers` only: the layers file of a network trained elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers_file: Option<PathBuf>,
     pub model: ModelSummary,
     pub training: TrainingSummary,
     /// Losses of the trained network in the measurement mode.
@@ -86,6 +89,7 @@ impl Summary {
             created: chrono::Utc::now().to_rfc3339(),
             data,
             source: None,
+            layers_file: None,
             model,
             training,
             losses: None,

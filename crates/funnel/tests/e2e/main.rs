@@ -11,6 +11,7 @@ mod cli;
 mod common;
 mod estimate_measure;
 mod fuzz_corpus;
+mod layers;
 mod malformed;
 mod paper;
 mod report;
