@@ -1,5 +1,6 @@
-//! `funnel estimate`: KL(P‖Q) and W1(P, Q) between two point clouds given as files (CSV or
-//! `.npy`), with the same estimators, null baselines and intervals as a run's layers.
+//! `funnel estimate`: KL(P‖Q) and W1(P, Q) between two point clouds given as files (CSV,
+//! `.npy`, or an array of an `.npz`), with the same estimators, null baselines and intervals as a
+//! run's layers; with labels, class-conditionally (the label term included), as a run does.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use crate::backend::{BackendArgs, BackendName};
 use crate::error::CliError;
 use crate::output;
 use crate::pipeline::prepare::points_needed;
-use crate::points::{read_points, PointFile};
+use crate::points::{read_labels, read_points, PointFile};
 use crate::results::estimate_json::{for_pq, EstimateOutput, Side};
 use crate::results::Status;
 use crate::term::warn;
@@ -25,12 +26,21 @@ use crate::term::warn;
 /// Arguments of `funnel estimate`. Unset options take the defaults of a config's `[metrics]`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EstimateArgs {
-    /// Samples of P: CSV (one point per row, optional header) or .npy (2-D float32/float64, C order).
+    /// Samples of P: CSV (one point per row, optional header), .npy (any float or integer
+    /// dtype, float16 included, C order; one point per leading index) or FILE.npz:ARRAY.
     #[arg(long)]
     pub p: PathBuf,
     /// Samples of Q, in the same dimension as P.
     #[arg(long)]
     pub q: PathBuf,
+    /// Class labels of P's points (0..K−1, one per point; CSV, .npy or FILE.npz:ARRAY): the
+    /// estimate is then class-conditional, Σ_y π_P(y)·D(P_y‖Q_y) plus the label term, as for a
+    /// run's layers. Needs --q-labels.
+    #[arg(long, requires = "q_labels")]
+    pub p_labels: Option<PathBuf>,
+    /// Class labels of Q's points. Needs --p-labels.
+    #[arg(long, requires = "p_labels")]
+    pub q_labels: Option<PathBuf>,
     /// KL estimator: auto, knn, gaussian or smoothed [default: auto].
     #[arg(long, value_parser = parse_variant::<KlEstimator>)]
     pub kl: Option<KlEstimator>,
@@ -152,16 +162,51 @@ pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
             p.points.d
         )));
     }
+    // class labels, when given: one per point, checked against the point files
+    let labels =
+        |file: &Option<PathBuf>, points: &PointFile, of: &Path| -> Result<Vec<usize>, CliError> {
+            let Some(path) = file else {
+                return Ok(vec![0; points.points.n]);
+            };
+            let y = read_labels(path).map_err(CliError::input)?;
+            if y.len() != points.points.n {
+                return Err(CliError::input(format!(
+                    "{}: {} labels for the {} points of {}",
+                    path.display(),
+                    y.len(),
+                    points.points.n,
+                    of.display()
+                )));
+            }
+            Ok(y)
+        };
+    let p_labels = labels(&args.p_labels, &p, &args.p)?;
+    let q_labels = labels(&args.q_labels, &q, &args.q)?;
+    let classes = 1 + p_labels.iter().chain(&q_labels).copied().max().unwrap_or(0);
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(args.seed, "subsample"));
     let need = points_needed(&spec);
-    let mut cloud = |f: &PointFile, path: &Path| -> Result<Cloud, CliError> {
-        let idx = stratified_subsample(&vec![0; f.points.n], 1, spec.max_points, &mut rng);
-        if idx.len() < need {
+    let mut cloud = |f: &PointFile, y: &[usize], path: &Path| -> Result<Cloud, CliError> {
+        let idx = stratified_subsample(y, classes, spec.max_points, &mut rng);
+        let y: Vec<usize> = idx.iter().map(|&i| y[i]).collect();
+        let counts = funnel_metrics::cloud::class_indices(&y, classes);
+        let fewest = counts
+            .iter()
+            .map(Vec::len)
+            .filter(|&c| c > 0)
+            .min()
+            .unwrap_or(0);
+        if fewest < need {
             return Err(CliError::input(format!(
-                "{}: {} points; the {} KL estimator needs at least {need} per side (for its null baseline and interval){}",
+                "{}: {} points{}; the {} KL estimator needs at least {need} per {} (for its null baseline and interval){}",
                 path.display(),
                 idx.len(),
+                if classes > 1 {
+                    format!(", {fewest} in its smallest class")
+                } else {
+                    String::new()
+                },
                 spec.kl_name(),
+                if classes > 1 { "class and side" } else { "side" },
                 if matches!(spec.kl, KlEstimator::Knn | KlEstimator::KnnAtoms | KlEstimator::Auto) {
                     ": lower --k"
                 } else {
@@ -169,10 +214,10 @@ pub fn estimate(args: &EstimateArgs) -> Result<Status, CliError> {
                 }
             )));
         }
-        Ok(Cloud::new(f.points.select(&idx), vec![0; idx.len()], 1))
+        Ok(Cloud::new(f.points.select(&idx), y, classes))
     };
-    let pc = cloud(&p, &args.p)?;
-    let qc = cloud(&q, &args.q)?;
+    let pc = cloud(&p, &p_labels, &args.p)?;
+    let qc = cloud(&q, &q_labels, &args.q)?;
 
     let div = layer_divergence(
         &pc,

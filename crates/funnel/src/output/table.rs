@@ -20,7 +20,7 @@ pub fn missing_reasons(rows: &[LayerRow]) -> Vec<String> {
                     "layer {} {what}: no interval and so no bound: fewer than 2 half-samples succeeded (metrics.bootstrap)",
                     r.layer
                 ));
-            } else if bound.is_nan() {
+            } else if bound.is_nan() && !(what == "W1" && r.lipschitz.is_nan()) {
                 out.push(format!(
                     "layer {} {what}: no bound: the estimate's upper end ({}) is not above 0 (the estimator reads below zero at these sizes)",
                     r.layer,
@@ -36,7 +36,7 @@ pub fn missing_reasons(rows: &[LayerRow]) -> Vec<String> {
         }
         if r.lipschitz.is_nan() && r.w1.error.is_none() {
             out.push(format!(
-                "layer {}: no certified Lipschitz constant ρ_l, so no W1 bound",
+                "layer {}: no Lipschitz constant ρ_l (a layers file gives it as `lipschitz/<layer>`), so no W1 bound",
                 r.layer
             ));
         }
@@ -90,7 +90,7 @@ pub fn table(rows: &[LayerRow], confidence: f64) -> String {
             bound_text(r.w1_bound, r.w1_vacuous),
         ]);
     }
-    grid(&cells, &[])
+    grid(&cells, if named { &[0] } else { &[] })
 }
 
 /// Whether the layers carry names of their own (a network read from a layers file), which the

@@ -196,13 +196,9 @@ fn estimate_rejects_bad_files_naming_file_and_line() {
     let missing = dir.path().join("missing.csv");
     assert_bad_estimate(&missing, &good, &[], &["missing.csv"]);
 
-    let ints = write("ints.npy", &npy("<i8", false, "(2, 1)", &[0u8; 16]));
-    assert_bad_estimate(
-        &ints,
-        &good,
-        &[],
-        &["ints.npy", "`<i8`", "float32 or float64"],
-    );
+    // integer and float16 arrays are read (converted); a complex one is not
+    let complex = write("c.npy", &npy("<c8", false, "(2, 1)", &[0u8; 16]));
+    assert_bad_estimate(&complex, &good, &[], &["c.npy", "`<c8`", "not supported"]);
     let fortran = write("f.npy", &npy("<f8", true, "(2, 2)", &f64_bytes(&[1.0; 4])));
     assert_bad_estimate(&fortran, &good, &[], &["f.npy", "Fortran"]);
     let short = write(
@@ -214,7 +210,8 @@ fn estimate_rejects_bad_files_naming_file_and_line() {
         "cube.npy",
         &npy("<f4", false, "(2, 2, 2)", &f32_bytes(&[1.0; 8])),
     );
-    assert_bad_estimate(&cube, &good, &[], &["cube.npy", "2-D"]);
+    // any shape is one point per leading index, flattened: 2 points of 4 values here
+    assert_bad_estimate(&cube, &good, &[], &["cube.npy have 4"]);
     let nan_npy = write(
         "nan.npy",
         &npy(
@@ -240,6 +237,81 @@ fn estimate_rejects_bad_files_naming_file_and_line() {
     );
     let few = write("few.csv", b"1,2\n3,4\n5,6\n");
     assert_bad_estimate(&few, &good, &[], &["few.csv", "3 points"]);
+    // a binary file that is no numpy array
+    let png = write("x.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\xff\xfe\xfd");
+    assert_bad_estimate(&png, &good, &[], &["x.png", "not a CSV, .npy or .npz file"]);
+    // labels of the wrong length
+    let labels = write("labels.csv", b"0\n1\n");
+    assert_bad_estimate(
+        &good,
+        &good,
+        &["--p-labels", arg(&labels), "--q-labels", arg(&labels)],
+        &["labels.csv", "2 labels for the 40 points"],
+    );
+}
+
+/// `.npz` arrays chosen by name, float16 and integer arrays, and labels: the class-conditional
+/// estimate of two clouds whose classes are shifted apart equally has W1 = the shift.
+#[test]
+fn estimate_reads_npz_float16_integers_and_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    // P: class 0 at 0..40, class 1 at 1000..1040 (integers); Q: the same shifted by 1 (float16)
+    let p: Vec<i64> = (0..40).chain(1000..1040).collect();
+    let q: Vec<f32> = p.iter().map(|&x| x as f32 + 1.0).collect();
+    let y: Vec<i64> = (0..80).map(|i| i64::from(i >= 40)).collect();
+    let i64s = |v: &[i64]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let f16s: Vec<u8> = q
+        .iter()
+        .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+        .collect();
+    let arrays = [
+        ("p.npy", npy("<i8", false, "(80, 1)", &i64s(&p))),
+        ("q.npy", npy("<f2", false, "(80, 1)", &f16s)),
+        ("y.npy", npy("<i8", false, "(80,)", &i64s(&y))),
+    ];
+    let npz = dir.path().join("clouds.npz");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&npz).unwrap());
+    for (name, bytes) in &arrays {
+        zip.start_file(*name, zip::write::FileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, bytes).unwrap();
+    }
+    zip.finish().unwrap();
+    let at = |name: &str| format!("{}:{name}", npz.display());
+    let (pa, qa, ya) = (at("p"), at("q"), at("y"));
+    let run = |extra: &[&str]| {
+        let mut args = vec!["estimate", "--p", &pa, "--q", &qa, "--json", "--kl", "knn"];
+        args.extend_from_slice(extra);
+        let o = funnel(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v
+    };
+    // without labels: one cloud each, W1 = 1 exactly (every point moves by 1)
+    let plain = run(&[]);
+    assert!(
+        (plain["w1"]["value"].as_f64().unwrap() - 1.0).abs() < 1e-9,
+        "{plain}"
+    );
+    // with labels: class-conditional, the same W1 = 1 and no label term (equal class shares)
+    let labelled = run(&["--p-labels", &ya, "--q-labels", &ya]);
+    assert!(
+        (labelled["w1"]["value"].as_f64().unwrap() - 1.0).abs() < 1e-9,
+        "{labelled}"
+    );
+    assert_eq!(labelled["w1"]["points"]["p"], 80);
+    // an array name that is not there lists the ones that are
+    let o = funnel(&["estimate", "--p", &at("nope"), "--q", &qa]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("no array `nope`") && text(&o).contains("`q`"),
+        "{}",
+        text(&o)
+    );
+    // a whole .npz with several arrays must name one
+    let o = funnel(&["estimate", "--p", arg(&npz), "--q", &qa]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("name one"), "{}", text(&o));
 }
 
 #[test]
