@@ -36,6 +36,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("csv_data", csv_data),
     ("points", points),
     ("idx", idx),
+    ("npz", npz),
     ("estimators", estimators),
 ];
 
@@ -238,6 +239,25 @@ pub fn points(data: &[u8]) -> Result<(), String> {
     assert!(p.n > 0 && p.d > 0, "an empty cloud was accepted");
     assert_eq!(p.data.len(), p.n * p.d);
     assert!(p.all_finite(), "a non-finite value was accepted");
+    Ok(())
+}
+
+/// A layers file for `funnel layers` (an `.npz`: zip of `.npy` members): the bytes are the
+/// archive. Whatever parses must be a consistent layers file: every layer with as many train
+/// and test examples as labels, equal widths, finite values.
+pub fn npz(data: &[u8]) -> Result<(), String> {
+    let arrays = crate::arrays::parse_npz(data)?;
+    let file = crate::results::layers_npz::parse(arrays)?;
+    for l in &file.layers {
+        assert_eq!(l.train.n, file.train_labels.len(), "train examples ≠ labels");
+        assert_eq!(l.test.n, file.test_labels.len(), "test examples ≠ labels");
+        assert_eq!(l.train.d, l.test.d, "train and test widths differ");
+        assert!(l.train.all_finite() && l.test.all_finite(), "a non-finite value was accepted");
+    }
+    assert!(
+        file.train_labels.iter().chain(&file.test_labels).all(|&y| y < file.classes),
+        "a label beyond the class count"
+    );
     Ok(())
 }
 
