@@ -249,13 +249,23 @@ pub fn npz(data: &[u8]) -> Result<(), String> {
     let arrays = crate::arrays::parse_npz(data)?;
     let file = crate::results::layers_npz::parse(arrays)?;
     for l in &file.layers {
-        assert_eq!(l.train.n, file.train_labels.len(), "train examples ≠ labels");
+        assert_eq!(
+            l.train.n,
+            file.train_labels.len(),
+            "train examples ≠ labels"
+        );
         assert_eq!(l.test.n, file.test_labels.len(), "test examples ≠ labels");
         assert_eq!(l.train.d, l.test.d, "train and test widths differ");
-        assert!(l.train.all_finite() && l.test.all_finite(), "a non-finite value was accepted");
+        assert!(
+            l.train.all_finite() && l.test.all_finite(),
+            "a non-finite value was accepted"
+        );
     }
     assert!(
-        file.train_labels.iter().chain(&file.test_labels).all(|&y| y < file.classes),
+        file.train_labels
+            .iter()
+            .chain(&file.test_labels)
+            .all(|&y| y < file.classes),
         "a label beyond the class count"
     );
     Ok(())

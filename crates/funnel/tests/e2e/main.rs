@@ -14,6 +14,7 @@ mod fuzz_corpus;
 mod layers;
 mod malformed;
 mod paper;
+mod python_exporter;
 mod report;
 mod sweep;
 
