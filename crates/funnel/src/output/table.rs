@@ -34,12 +34,19 @@ pub fn missing_reasons(rows: &[LayerRow]) -> Vec<String> {
                 ));
             }
         }
-        if r.lipschitz.is_nan() && r.w1.error.is_none() {
-            out.push(format!(
-                "layer {}: no Lipschitz constant ρ_l (a layers file gives it as `lipschitz/<layer>`), so no W1 bound",
-                r.layer
-            ));
-        }
+    }
+    // one line for every layer without a Lipschitz constant (a layers file may give none)
+    let no_rho: Vec<String> = rows
+        .iter()
+        .filter(|r| r.lipschitz.is_nan() && r.w1.error.is_none())
+        .map(|r| r.layer.to_string())
+        .collect();
+    if !no_rho.is_empty() {
+        out.push(format!(
+            "layer{} {}: no Lipschitz constant ρ_l (a layers file gives it as `lipschitz/<layer>`), so no W1 bound",
+            if no_rho.len() > 1 { "s" } else { "" },
+            no_rho.join(", ")
+        ));
     }
     out
 }
