@@ -269,6 +269,29 @@ fn ints<T: Into<i64>>(v: Vec<T>) -> Vec<i64> {
     v.into_iter().map(Into::into).collect()
 }
 
+/// The bytes of a `.npy` array as numpy writes them (format 1.0, header padded with spaces to
+/// a multiple of 64 bytes): numpy type `descr` (`<f4`, `<i8`, `<U5`, …), C-order `shape` (empty
+/// for a 0-d array) and the raw little-endian `data`.
+pub fn npy_bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = match shape.len() {
+        0 => "()".to_string(),
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
 /// Reads a `.npy` file.
 pub fn read_npy(path: &Path) -> Result<Array, String> {
     let file = path.display();
@@ -366,29 +389,8 @@ pub fn parse_npz(bytes: &[u8]) -> Result<Vec<(String, Array)>, String> {
 mod tests {
     use super::*;
 
-    /// A `.npy` array's bytes as numpy writes them (format 1.0, header padded to 64 bytes).
-    pub(crate) fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
-        let shape_text = match shape {
-            [n] => format!("({n},)"),
-            dims => format!(
-                "({})",
-                dims.iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
-        let mut header =
-            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
-        while (10 + header.len() + 1) % 64 != 0 {
-            header.push(' ');
-        }
-        header.push('\n');
-        let mut out = b"\x93NUMPY\x01\x00".to_vec();
-        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-        out.extend_from_slice(header.as_bytes());
-        out.extend_from_slice(data);
-        out
+    fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+        npy_bytes(descr, shape, data)
     }
 
     fn npz(members: &[(&str, Vec<u8>)], deflate: bool) -> Vec<u8> {

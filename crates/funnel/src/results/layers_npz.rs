@@ -20,7 +20,7 @@ use std::path::Path;
 
 use funnel_metrics::Points;
 
-use crate::arrays::{read_npz, Array, Data};
+use crate::arrays::{npy_bytes as npy, read_npz, Array, Data};
 
 /// One layer of the file.
 #[derive(Clone, Debug)]
@@ -290,28 +290,6 @@ pub fn parse(arrays: Vec<(String, Array)>) -> Result<LayerFile, String> {
         test_error: series("test_error")?,
         config,
     })
-}
-
-/// `.npy` bytes (format 1.0, header padded to a multiple of 64 as numpy does) of a C-order
-/// array with numpy type `descr` and raw little-endian `data`.
-fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_text = match shape.len() {
-        0 => "()".to_string(),
-        1 => format!("({},)", dims[0]),
-        _ => format!("({})", dims.join(", ")),
-    };
-    let mut header =
-        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out
 }
 
 fn text_npy(s: &str) -> Vec<u8> {
