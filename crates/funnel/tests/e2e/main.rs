@@ -15,6 +15,7 @@ mod malformed;
 mod paper;
 mod report;
 mod sweep;
+mod weights;
 
 #[cfg(unix)]
 mod interrupts;
