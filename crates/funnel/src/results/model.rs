@@ -53,7 +53,7 @@ impl Weights {
     /// shape (PyTorch's `[d_out, d_in]`), the biases as `mlp.bias` says, float tensors only.
     /// The message names the tensor and both shapes.
     pub fn read(path: &Path, mlp: &MlpConfig) -> Result<Weights, String> {
-        use burn::store::{ModuleStore, PytorchStore, SafetensorsStore};
+        use burn::store::{ModuleStore, SafetensorsStore};
         let shown = path.display();
         if !path.is_file() {
             return Err(format!("{shown}: no such file"));
@@ -63,12 +63,20 @@ impl Weights {
                 .get_all_tensors()
                 .map(|t| t.values().cloned().collect())
                 .map_err(|e| format!("{shown}: not a readable safetensors file: {e}"))?,
-            Some("pt" | "pth") => PytorchStore::from_file(path)
+            #[cfg(feature = "pytorch")]
+            Some("pt" | "pth") => burn::store::PytorchStore::from_file(path)
                 // the renaming below is explicit; burn's own renumbering would hide gaps
                 .map_indices_contiguous(false)
                 .get_all_tensors()
                 .map(|t| t.values().cloned().collect())
                 .map_err(|e| format!("{shown}: not a readable PyTorch state dict: {e}"))?,
+            #[cfg(not(feature = "pytorch"))]
+            Some("pt" | "pth") => {
+                return Err(format!(
+                    "{shown}: reading PyTorch pickles needs funnel built with `--features pytorch` (off by default); or save the state dict as safetensors: `safetensors.torch.save_file(torch.load(\"{}\"), \"net.safetensors\")`",
+                    path.file_name().unwrap_or_default().to_string_lossy()
+                ))
+            }
             _ => {
                 return Err(format!(
                     "{shown}: expected a .safetensors, .pt or .pth file"

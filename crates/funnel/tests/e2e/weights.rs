@@ -94,12 +94,23 @@ fn safetensors_weights_give_pytorchs_logits() {
         .any(|(a, b)| (a - b).abs() > 1e-3));
 }
 
+#[cfg(feature = "pytorch")]
 #[test]
 fn a_pt_state_dict_loads_the_same_parameters() {
     assert_eq!(
         funnel_logits("mlp_4_8_6_2.pt"),
         funnel_logits("mlp_4_8_6_2.safetensors")
     );
+}
+
+#[cfg(not(feature = "pytorch"))]
+#[test]
+fn a_pt_state_dict_needs_the_pytorch_feature() {
+    let err = Weights::read(&data("mlp_4_8_6_2.pt"), &fixture_mlp())
+        .err()
+        .unwrap();
+    assert!(err.contains("--features pytorch"), "{err}");
+    assert!(err.contains("safetensors.torch.save_file"), "{err}");
 }
 
 /// TINY without its dropout, with `extra` lines appended to `[model]`, and `train.epochs = 0`.
