@@ -16,6 +16,10 @@ use funnel_gibbs::{GibbsError, GibbsSpec};
 /// Widest hidden layer funnel measures.
 pub const MAX_WIDTH: usize = 16_384;
 
+/// File extensions `model.weights` may have: a safetensors file, or a PyTorch pickle
+/// (`torch.save(model.state_dict(), …)`).
+pub const WEIGHTS_EXTENSIONS: [&str; 3] = ["safetensors", "pt", "pth"];
+
 /// A whole run: data, model, training and measurement.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +57,11 @@ pub struct ModelSpec {
     pub bias: bool,
     #[serde(default)]
     pub regularizer: Regularizer,
+    /// A PyTorch `state_dict` of an `nn.Sequential` of `Linear` layers (`.safetensors`, `.pt`
+    /// or `.pth`; relative to the config file's folder) that replaces the seeded
+    /// initialisation: measured as is with `train.epochs = 0`, fine-tuned otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<PathBuf>,
 }
 
 fn default_activation() -> Activation {
@@ -72,6 +81,13 @@ impl ModelSpec {
             activation: self.activation,
             bias: self.bias,
             regularizer: self.regularizer,
+        }
+    }
+
+    /// Takes a relative `weights` path relative to `base` (the config file's folder).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if let Some(p) = self.weights.as_mut().filter(|p| p.is_relative()) {
+            *p = base.join(&*p);
         }
     }
 }
@@ -378,6 +394,7 @@ impl Config {
         // absolute, so the config frozen into a run folder runs again from anywhere
         let base = std::path::absolute(&base).unwrap_or(base);
         config.data.resolve_paths(&base);
+        config.model.resolve_paths(&base);
         config
             .validate()
             .map_err(|(key, message)| ConfigError::Invalid {
@@ -430,6 +447,18 @@ impl Config {
             .regularizer
             .validate()
             .map_err(|(k, m)| (format!("model.regularizer.{k}"), m))?;
+        if let Some(p) = &self.model.weights {
+            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if !WEIGHTS_EXTENSIONS.contains(&ext) {
+                return Err((
+                    "model.weights".into(),
+                    format!(
+                        "`{}`: expected a PyTorch state dict, a .safetensors, .pt or .pth file",
+                        p.display()
+                    ),
+                ));
+            }
+        }
         self.train.validate().map_err(|e| match e {
             funnel_train::TrainError::Invalid { key, message } => (format!("train.{key}"), message),
             other => ("train".into(), other.to_string()),
@@ -536,6 +565,32 @@ widths = [8, 4]
         assert_eq!(c.model.activation, Activation::Relu);
         assert!(c.model.bias);
         assert_eq!(c.model.regularizer, Regularizer::None);
+    }
+
+    #[test]
+    fn model_weights_is_a_state_dict_file_relative_to_the_config() {
+        let c = parse(BASE, &[]).unwrap();
+        assert_eq!(c.model.weights, None);
+        assert!(!c.to_toml().unwrap().contains("weights"));
+        for ok in ["net.safetensors", "net.pt", "net.pth"] {
+            let c = parse(BASE, &[&format!("model.weights=\"{ok}\"")]).unwrap();
+            assert_eq!(c.model.weights.as_deref(), Some(Path::new(ok)));
+        }
+        let e = parse(BASE, &["model.weights=\"net.onnx\""]).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Invalid { key, .. } if key == "model.weights"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let text = format!("{BASE}weights = \"nets/a.safetensors\"\n");
+        let c = Config::from_text(&text, &path, &[]).unwrap();
+        assert_eq!(
+            c.model.weights.unwrap(),
+            std::path::absolute(dir.path())
+                .unwrap()
+                .join("nets/a.safetensors")
+        );
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         capture_train: tr_idx,
         capture_test: te_idx,
         data_s,
+        weights,
     } = pipeline::prepare::prepare(&args.config, &args.set, &args.backend)?;
     let seed = config.seed;
     let classes = split.train.num_classes;
@@ -72,7 +73,7 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
     ));
 
     // ---- model and training
-    let model = pipeline::train::init(&mlp, &device, seed)?;
+    let model = pipeline::train::init(&mlp, &device, seed, weights.as_ref())?;
     let parameters = model.num_params();
     let dims = mlp.dims();
     say(format_args!(
@@ -85,6 +86,20 @@ pub fn run(args: &RunArgs) -> Result<Status, CliError> {
         config.model.regularizer.describe(),
         parameters
     ));
+    if let Some(w) = &weights {
+        say(format_args!(
+            "weights: {} ({} tensors){}",
+            w.path().display(),
+            w.len(),
+            if config.train.algorithm == funnel_train::Algorithm::ClassMean {
+                ", hidden layers as loaded, read-out from the class-mean rule"
+            } else if config.train.epochs == 0 {
+                ", measured as loaded (train.epochs = 0)"
+            } else {
+                ", the initialisation of training"
+            }
+        ));
+    }
     let eval = EvalSettings { mode, clip };
     let Training {
         result: trained,

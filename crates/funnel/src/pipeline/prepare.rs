@@ -18,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::backend::BackendArgs;
 use crate::config::Config;
 use crate::error::CliError;
+use crate::results::model::Weights;
 
 /// Largest network funnel trains: 2²⁸ parameters (1 GiB of f32 weights, ~4 GiB with Adam).
 const MAX_PARAMETERS: usize = 1 << 28;
@@ -37,6 +38,8 @@ pub struct Prepared {
     pub capture_train: Vec<usize>,
     pub capture_test: Vec<usize>,
     pub data_s: f64,
+    /// `model.weights`, read and checked against `mlp`.
+    pub weights: Option<Weights>,
 }
 
 /// Points per class and side the KL estimator needs for its value, its null baseline (halves of
@@ -115,6 +118,11 @@ pub fn prepare(
         }
     }
 
+    let weights = match &config.model.weights {
+        Some(path) => Some(Weights::read(path, &mlp).map_err(|m| bad("model.weights", m))?),
+        None => None,
+    };
+
     let (capture_train, capture_test) = capture_subsets(
         &config,
         &split.train,
@@ -132,6 +140,7 @@ pub fn prepare(
         capture_train,
         capture_test,
         data_s,
+        weights,
     })
 }
 

@@ -11,15 +11,29 @@ use funnel_train::{train, Algorithm, EpochRecord, EvalSettings, Split, TrainErro
 
 use crate::config::Config;
 use crate::error::CliError;
+use crate::results::model::Weights;
 use crate::results::LinearGaussianSummary;
 use crate::term;
 
-/// The network of `mlp` on the autodiff version of `device`, initialised from the run's seed.
-pub fn init(mlp: &MlpConfig, device: &Device, seed: u64) -> Result<Mlp, CliError> {
+/// The network of `mlp` on the autodiff version of `device`, initialised from the run's seed,
+/// then given the parameters of `weights` (`model.weights`) when there are some. The seeded
+/// initialisation runs either way, so the random streams after it do not depend on `weights`.
+pub fn init(
+    mlp: &MlpConfig,
+    device: &Device,
+    seed: u64,
+    weights: Option<&Weights>,
+) -> Result<Mlp, CliError> {
     let ad = device.clone().autodiff();
     device.seed(derive_seed(seed, "init"));
-    mlp.init(&ad, derive_seed(seed, "init"))
-        .map_err(|e| CliError::internal(e.to_string()))
+    let model = mlp
+        .init(&ad, derive_seed(seed, "init"))
+        .map_err(|e| CliError::internal(e.to_string()))?;
+    match weights {
+        // `Weights::read` checked them against `mlp`: a failure here is funnel's
+        Some(w) => w.apply(model).map_err(CliError::internal),
+        None => Ok(model),
+    }
 }
 
 /// What training produced: the trained network (or why training failed), every epoch's record,

@@ -3,7 +3,8 @@
 //! `common`.
 //!
 //! The backend equivalence tests need the other backends built in:
-//! `cargo test --release --workspace --features funnel/ndarray,funnel/wgpu --test e2e backends::`.
+//! `cargo test --release --workspace --features funnel/ndarray,funnel/wgpu --test e2e backends::`;
+//! `.pt` weights need `--features funnel/pytorch` (`weights::`).
 
 mod architecture;
 mod backends;
@@ -17,6 +18,7 @@ mod paper;
 mod python_exporter;
 mod report;
 mod sweep;
+mod weights;
 
 #[cfg(unix)]
 mod interrupts;
