@@ -46,7 +46,10 @@ fn a_file_of_the_exporters_writer_is_a_layers_file() {
         (12, 3)
     );
     // the exporter wrote 1.4142 as float64
-    assert_eq!(layers.layers[1].lipschitz.map(|l| (l * 1e4).round()), Some(14142.0));
+    assert_eq!(
+        layers.layers[1].lipschitz.map(|l| (l * 1e4).round()),
+        Some(14142.0)
+    );
     assert_eq!(layers.train_labels.len(), 12);
     assert_eq!(layers.classes, 2);
     assert_eq!(layers.train_loss.as_deref(), Some(&[0.5; 12][..]));

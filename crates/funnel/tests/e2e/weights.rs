@@ -140,9 +140,10 @@ fn a_run_with_weights_and_no_training_measures_the_loaded_network() {
     assert!(text(&o).contains("measured as loaded"), "{}", text(&o));
     let run = &runs(&out, "tiny")[0];
     let loaded = layer_values(run);
-    let widths: Vec<&str> = loaded.iter().map(|r| r[2].as_str()).collect();
+    // columns: layer, name, role, width, …
+    let widths: Vec<&str> = loaded.iter().map(|r| r[3].as_str()).collect();
     assert_eq!(widths, ["4", "8", "6", "2"], "layers.csv: {loaded:?}");
-    let roles: Vec<&str> = loaded.iter().map(|r| r[1].as_str()).collect();
+    let roles: Vec<&str> = loaded.iter().map(|r| r[2].as_str()).collect();
     assert_eq!(roles, ["input", "hidden", "hidden", "logits"]);
     // the frozen config names the file absolutely, so it runs again from anywhere
     let frozen = std::fs::read_to_string(run.join("config.toml")).unwrap();
