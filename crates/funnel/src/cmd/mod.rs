@@ -149,6 +149,20 @@ fn write_and_print(
         config.metrics.bootstrap,
         config.metrics.permutations
     ));
+    // unequal splits: say what the estimates really used
+    if let (Some(m), Some(first)) = (&summary.measurement, summary.layers.first()) {
+        if m.points_train != m.points_test {
+            say(format_args!(
+                "  the splits differ in size: KL used {} train / {} test points and W1 {} / {} (kNN KL at equal sizes per class, the larger side subsampled once, seeded; exact W1 at min(n_train, n_test, metrics.exact_max_per_class) per class); the other {} points are not used",
+                first.kl.points_train,
+                first.kl.points_test,
+                first.w1.points_train,
+                first.w1.points_test,
+                (m.points_train + m.points_test)
+                    .saturating_sub(first.kl.points_train + first.kl.points_test)
+            ));
+        }
+    }
     say(format_args!(""));
     say(format_args!(
         "{}",

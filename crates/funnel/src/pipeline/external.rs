@@ -213,11 +213,24 @@ pub fn measure(
             points: (tr_idx.len(), te_idx.len()),
         },
     );
-    // what the file says about each layer, in its own words
+    // what the file says about each layer, in its own words; a layer of unknown activation was
+    // treated as non-linear, and says why
     for (row, fl) in summary.layers.iter_mut().zip(&file.layers) {
         row.name.clone_from(&fl.name);
         row.activation = fl.activation.clone().unwrap_or_else(|| "unknown".into());
         row.regularizer = fl.regularizer.clone().unwrap_or_else(|| "unknown".into());
+        if fl
+            .activation
+            .as_deref()
+            .and_then(known_activation)
+            .is_none()
+            && row.kl_why == "non-linear: not Gaussian"
+        {
+            row.kl_why = "activation unknown: not assumed Gaussian".into();
+        }
+    }
+    if let Some(m) = summary.measurement.as_mut() {
+        m.kl_estimator = crate::output::table::kl_estimators(&summary.layers);
     }
     summary
 }
