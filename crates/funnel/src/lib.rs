@@ -5,7 +5,7 @@
 //! Layout (ARCHITECTURE.md has the whole map): `cmd/` the subcommands (the only place that
 //! prints, through `term`); `pipeline/` the computation of a run; `results/` every file format;
 //! `output/` tables and reports; `plots/` figures; `sweep/` studies; leaves: `backend`,
-//! `arrays` (numpy `.npy`/`.npz`), `config`, `points` (point-cloud files), `interrupt`, `error`, `term`, `text`, `stats`,
+//! `arrays` (numpy `.npy`/`.npz`), `config`, `figure_spec`, `points` (point-cloud files), `interrupt`, `error`, `term`, `text`, `stats`,
 //! `fuzzing`.
 
 pub mod arrays;
@@ -13,6 +13,7 @@ pub mod backend;
 pub mod cmd;
 pub mod config;
 pub mod error;
+pub mod figure_spec;
 pub mod fuzzing;
 pub mod interrupt;
 pub mod output;

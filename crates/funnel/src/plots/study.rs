@@ -4,7 +4,7 @@ use plotters::prelude::*;
 
 use super::canvas::*;
 use super::*;
-use crate::config::FigureSpec;
+use crate::figure_spec::FigureSpec;
 
 // ---------------------------------------------------------------- study figures
 

@@ -12,7 +12,7 @@ use funnel_train::class_mean::ClosedForm;
 use funnel_train::Gap;
 use serde::{Deserialize, Serialize};
 
-use crate::config::FigureSpec;
+use crate::figure_spec::FigureSpec;
 use crate::results::summary::{self, LossPair, Status};
 
 /// One cell: a point of the axes' product and a seed.

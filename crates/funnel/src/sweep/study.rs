@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::FigureSpec;
 use crate::config::{parse_toml, Config};
 use crate::error::CliError;
+use crate::figure_spec::FigureSpec;
 use crate::results::sweep_dir::*;
 
 /// The study file.
