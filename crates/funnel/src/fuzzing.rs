@@ -192,6 +192,7 @@ pub fn csv_data(data: &[u8]) -> Result<(), String> {
         _ => (None, None, Some(0.5)),
     };
     let spec = DataSpec::Csv {
+        label_noise: 0.0,
         path: path.clone(),
         test_path,
         label_column: label_column.clone(),
@@ -285,6 +286,7 @@ pub fn idx(data: &[u8]) -> Result<(), String> {
     let test_images = scratch.write("test-images", part(2).unwrap_or(parts[0]))?;
     let test_labels = scratch.write("test-labels", part(3).or(part(1)).unwrap_or_default())?;
     let spec = DataSpec::Idx {
+        label_noise: 0.0,
         train_images,
         train_labels,
         test_images,

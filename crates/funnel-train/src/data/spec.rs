@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::csv_file::{self, LabelColumn};
-use super::{idx, standardize, synthetic, DataError, Split, MAX_CLASSES, MAX_ELEMENTS};
+use super::{idx, standardize, synthetic, DataError, Dataset, Split, MAX_CLASSES, MAX_ELEMENTS};
 
 /// Largest |value| of a synthetic mean norm or noise level.
 const MAX_SCALE: f64 = 1e6;
@@ -29,6 +29,11 @@ pub enum DataSpec {
         noise_std: f64,
         #[serde(default)]
         standardize: bool,
+        /// Fraction of labels, in both splits, replaced by a uniformly drawn *other* class
+        /// (seeded, independent of the features): symmetric label noise, the same law for
+        /// training and test data, so the gap stays a generalization gap. Default 0.
+        #[serde(default)]
+        label_noise: f64,
         /// Covariate shift of the *test* split: its class means move by `test_shift`·e_1 (the
         /// first coordinate), so each class's input KL between train and test distributions
         /// is exactly test_shift²/(2s²). 0 (the default) is the paper's setting; a shift gives
@@ -48,6 +53,11 @@ pub enum DataSpec {
         noise_std: f64,
         #[serde(default)]
         standardize: bool,
+        /// Fraction of labels, in both splits, replaced by a uniformly drawn *other* class
+        /// (seeded, independent of the features): symmetric label noise, the same law for
+        /// training and test data, so the gap stays a generalization gap. Default 0.
+        #[serde(default)]
+        label_noise: f64,
     },
     /// A CSV file: one example per row, numeric features, an integer label column.
     Csv {
@@ -71,6 +81,11 @@ pub enum DataSpec {
         test_fraction: Option<f64>,
         #[serde(default)]
         standardize: bool,
+        /// Fraction of labels, in both splits, replaced by a uniformly drawn *other* class
+        /// (seeded, independent of the features): symmetric label noise, the same law for
+        /// training and test data, so the gap stays a generalization gap. Default 0.
+        #[serde(default)]
+        label_noise: f64,
     },
     /// IDX files (the MNIST format, optionally gzipped). Unsigned-byte images are scaled to
     /// [0, 1]; images are flattened.
@@ -85,6 +100,11 @@ pub enum DataSpec {
         n_test: Option<usize>,
         #[serde(default)]
         standardize: bool,
+        /// Fraction of labels, in both splits, replaced by a uniformly drawn *other* class
+        /// (seeded, independent of the features): symmetric label noise, the same law for
+        /// training and test data, so the gap stays a generalization gap. Default 0.
+        #[serde(default)]
+        label_noise: f64,
     },
 }
 
@@ -111,6 +131,16 @@ impl DataSpec {
         }
     }
 
+    /// The `label_noise` fraction of any kind.
+    pub fn label_noise(&self) -> f64 {
+        match *self {
+            DataSpec::Gaussian { label_noise, .. }
+            | DataSpec::GaussianMulticlass { label_noise, .. }
+            | DataSpec::Csv { label_noise, .. }
+            | DataSpec::Idx { label_noise, .. } => label_noise,
+        }
+    }
+
     /// Range checks that need no file access; errors name the key.
     pub fn validate(&self) -> Result<(), DataError> {
         let positive = |key: &'static str, v: usize| {
@@ -120,6 +150,13 @@ impl DataSpec {
                 Ok(())
             }
         };
+        let q = self.label_noise();
+        if !(0.0..=1.0).contains(&q) {
+            return Err(DataError::invalid(
+                "label_noise",
+                format!("must be a fraction in [0, 1], got {q}"),
+            ));
+        }
         match *self {
             DataSpec::Gaussian {
                 dim,
@@ -313,11 +350,41 @@ impl DataSpec {
                 ),
             ));
         }
+        if self.label_noise() > 0.0 {
+            // its own stream: the features (and every other draw) are those of the clean data
+            let mut noise =
+                ChaCha8Rng::seed_from_u64(funnel_core::derive_seed(seed, "label-noise"));
+            let flipped = [&mut split.train, &mut split.test]
+                .map(|ds| flip_labels(ds, self.label_noise(), &mut noise));
+            split.info.description.push_str(&format!(
+                "; label noise {}: {} of {} training and {} of {} test labels replaced by another class",
+                self.label_noise(),
+                flipped[0],
+                split.train.len(),
+                flipped[1],
+                split.test.len()
+            ));
+        }
         if self.standardize() {
             standardize(&mut split);
         }
         Ok(split)
     }
+}
+
+/// Replaces each label, with probability `q`, by a class drawn uniformly from the *other*
+/// classes; returns how many were replaced.
+fn flip_labels(ds: &mut Dataset, q: f64, rng: &mut ChaCha8Rng) -> usize {
+    let k = ds.num_classes;
+    let mut flipped = 0;
+    for y in &mut ds.y {
+        if k > 1 && rng.random_bool(q) {
+            let other = rng.random_range(0..k - 1);
+            *y = if other >= *y { other + 1 } else { other };
+            flipped += 1;
+        }
+    }
+    flipped
 }
 
 /// Range checks shared by the synthetic Gaussian kinds.

@@ -8,6 +8,7 @@ use crate::common::device;
 
 fn data(dim: usize, n_train: usize, n_test: usize, seed: u64) -> Split {
     DataSpec::Gaussian {
+        label_noise: 0.0,
         dim,
         n_train,
         n_test,

@@ -6,6 +6,7 @@ use funnel_train::{DataError, DataSpec};
 
 fn gaussian(n_train: usize, n_test: usize, standardize: bool) -> DataSpec {
     DataSpec::Gaussian {
+        label_noise: 0.0,
         dim: 8,
         n_train,
         n_test,
@@ -62,6 +63,7 @@ fn data_is_reproducible_from_the_seed() {
 #[test]
 fn multiclass_gaussian_means_lie_on_the_sphere() {
     let spec = DataSpec::GaussianMulticlass {
+        label_noise: 0.0,
         classes: 5,
         dim: 6,
         n_train: 500,
@@ -113,6 +115,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 fn csv_spec(path: PathBuf) -> DataSpec {
     DataSpec::Csv {
+        label_noise: 0.0,
         path,
         test_path: None,
         label_column: None,
@@ -158,6 +161,7 @@ fn csv_without_header_uses_the_last_column_and_a_test_file() {
     let tr = write(dir.path(), "tr.csv", "1.5,2,0\n3,4,1\n5,6,1\n");
     let te = write(dir.path(), "te.csv", "# a comment line\n7,8,2\n");
     let spec = DataSpec::Csv {
+        label_noise: 0.0,
         path: tr,
         test_path: Some(te),
         label_column: Some(LabelColumn::Index(-1)),
@@ -233,6 +237,7 @@ fn csv_label_column_problems_name_the_key() {
 
 fn idx_spec(dir: &Path, [a, b, c, d]: [&str; 4]) -> DataSpec {
     DataSpec::Idx {
+        label_noise: 0.0,
         train_images: dir.join(a),
         train_labels: dir.join(b),
         test_images: dir.join(c),
@@ -322,6 +327,7 @@ fn csv_header_must_be_unambiguous_and_the_test_file_must_match() {
     for (name, text) in [("te1.csv", "1,0,3\n"), ("te2.csv", "b,a,label\n1,2,0\n")] {
         let te = write(dir.path(), name, text);
         let spec = DataSpec::Csv {
+            label_noise: 0.0,
             path: tr.clone(),
             test_path: Some(te),
             label_column: None,
@@ -371,4 +377,50 @@ fn idx_with_a_zero_inner_dimension_is_an_error() {
     let spec = idx_spec(dir.path(), ["img", "lab", "img", "lab"]);
     let e = spec.load(0).unwrap_err().to_string();
     assert!(e.contains("img") && e.contains("is 0"), "{e}");
+}
+
+#[test]
+fn label_noise_replaces_the_stated_fraction_by_other_classes_in_both_splits() {
+    let spec = |q: f64| DataSpec::GaussianMulticlass {
+        label_noise: q,
+        classes: 4,
+        dim: 3,
+        n_train: 4000,
+        n_test: 4000,
+        mean_norm: 2.0,
+        noise_std: 1.0,
+        standardize: false,
+    };
+    let clean = spec(0.0).load(9).unwrap();
+    let noisy = spec(0.3).load(9).unwrap();
+    for (c, n) in [(&clean.train, &noisy.train), (&clean.test, &noisy.test)] {
+        // the features are those of the clean data: only labels change
+        assert_eq!(c.x, n.x);
+        let changed = c.y.iter().zip(&n.y).filter(|(a, b)| a != b).count();
+        // Binomial(4000, 0.3): sd ≈ 29; 5 sd
+        assert!(
+            (changed as f64 - 1200.0).abs() < 145.0,
+            "{changed} of 4000 labels changed, expected ≈ 1200"
+        );
+        // every replaced class is one of the other three, each about equally often
+        let mut to = [0usize; 4];
+        for (a, b) in c.y.iter().zip(&n.y) {
+            if a != b {
+                to[*b] += 1;
+            }
+        }
+        assert!(to.iter().all(|&t| t > 200), "{to:?}");
+    }
+    assert!(noisy.info.description.contains("label noise 0.3"));
+    let bad = spec(1.5).load(9).unwrap_err();
+    assert!(
+        matches!(
+            bad,
+            DataError::Invalid {
+                key: "label_noise",
+                ..
+            }
+        ),
+        "{bad:?}"
+    );
 }

@@ -5,6 +5,7 @@ use crate::common::{device, serial};
 
 fn separated() -> Split {
     DataSpec::Gaussian {
+        label_noise: 0.0,
         dim: 8,
         n_train: 1000,
         n_test: 1000,

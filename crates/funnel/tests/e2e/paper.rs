@@ -39,6 +39,7 @@ fn class_mean_estimates_match_the_per_run_closed_form() {
     let device = Device::flex();
     let (dim, n, s) = (6, 60, 1.5);
     let split = DataSpec::Gaussian {
+        label_noise: 0.0,
         dim,
         n_train: n,
         n_test: 100,
