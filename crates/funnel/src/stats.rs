@@ -1,40 +1,66 @@
-//! Statistics over runs: mean and sd, Student-t intervals across seeds, Kendall's τ_b.
+//! Statistics over runs: mean and sd, Student-t intervals across seeds, Kendall's τ_b,
+//! quantiles and a seeded resampling stream (the bootstrap of `sweep::rankings`).
 
-/// Kendall's τ-b between two equally long samples (pairs with a NaN are dropped); NaN with
-/// fewer than two pairs or when one side is constant.
+/// Kendall's τ-b between two equally long samples (pairs with a non-finite side are
+/// dropped); NaN with fewer than two pairs or when one side is constant. Ties as in scipy's
+/// `kendalltau`: τ_b = (C − D) / sqrt(n_x · n_y), with n_x (n_y) the pairs not tied in x (y).
 pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> f64 {
     let pairs: Vec<(f64, f64)> = x
         .iter()
         .zip(y)
-        .filter(|(a, b)| !a.is_nan() && !b.is_nan())
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
         .map(|(&a, &b)| (a, b))
         .collect();
-    let (mut c, mut d, mut tx, mut ty) = (0f64, 0f64, 0f64, 0f64);
-    for i in 0..pairs.len() {
-        for j in i + 1..pairs.len() {
-            let dx =
-                (pairs[i].0 - pairs[j].0).signum() * ((pairs[i].0 != pairs[j].0) as i32 as f64);
-            let dy =
-                (pairs[i].1 - pairs[j].1).signum() * ((pairs[i].1 != pairs[j].1) as i32 as f64);
-            match (dx == 0.0, dy == 0.0) {
-                (true, true) => {}
-                (true, false) => tx += 1.0,
-                (false, true) => ty += 1.0,
-                (false, false) => {
-                    if dx * dy > 0.0 {
-                        c += 1.0
-                    } else {
-                        d += 1.0
-                    }
-                }
-            }
+    tau_b_of_pairs(&pairs)
+}
+
+/// [`kendall_tau_b`] of finite pairs.
+pub fn tau_b_of_pairs(pairs: &[(f64, f64)]) -> f64 {
+    let sign = |a: f64, b: f64| i64::from(a > b) - i64::from(a < b);
+    let (mut s, mut nx, mut ny) = (0i64, 0i64, 0i64);
+    for (i, &(xi, yi)) in pairs.iter().enumerate() {
+        for &(xj, yj) in &pairs[i + 1..] {
+            let (dx, dy) = (sign(xi, xj), sign(yi, yj));
+            s += dx * dy;
+            nx += dx * dx;
+            ny += dy * dy;
         }
     }
-    let denom = ((c + d + tx) * (c + d + ty)).sqrt();
-    if denom > 0.0 {
-        (c - d) / denom
+    if nx > 0 && ny > 0 {
+        s as f64 / (nx as f64 * ny as f64).sqrt()
     } else {
         f64::NAN
+    }
+}
+
+/// The q-quantile (0 ≤ q ≤ 1) of `sorted` (ascending), linearly interpolated between order
+/// statistics (numpy's default, Hyndman and Fan's type 7); NaN for an empty slice.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let h = (sorted.len() - 1) as f64 * q;
+    let (i, frac) = (h.floor() as usize, h - h.floor());
+    match sorted.get(i + 1) {
+        Some(&next) if frac > 0.0 => sorted[i] + frac * (next - sorted[i]),
+        _ => sorted[i],
+    }
+}
+
+/// A deterministic stream of uniform draws for resampling: SplitMix64 (the state advances by
+/// the golden-ratio increment, each output is the finaliser of the state).
+pub struct Resampler(u64);
+
+impl Resampler {
+    pub fn new(seed: u64) -> Resampler {
+        Resampler(seed)
+    }
+
+    /// A uniform index in 0..n (n > 0), by the high half of a 128-bit product (Lemire).
+    pub fn index(&mut self, n: usize) -> usize {
+        let z = funnel_core::seed::splitmix64(self.0);
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        ((u128::from(z) * n as u128) >> 64) as usize
     }
 }
 

@@ -2,7 +2,8 @@
 //! recorded results, without rerunning anything: `report.md` and the figures of a run from its
 //! `summary.json`; `report.md`, `gibbs.csv`, `fits.csv` and the figure of a `funnel gibbs` run
 //! from its `summary.json`; the figures of a sweep from its `summary.csv` (titled with the
-//! study's name). The text comes from the same writers as the original's, so the files are
+//! study's name), and its `rankings.csv` when the folder has one (a committed study may leave
+//! it out). The text comes from the same writers as the original's, so the files are
 //! reproduced byte for byte.
 
 use std::path::{Path, PathBuf};
@@ -111,5 +112,10 @@ fn regenerate_sweep(dir: &Path) -> Result<Status, CliError> {
     }
     .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
     write_figures(dir, &figures)?;
+    if dir.join("rankings.csv").is_file() {
+        let ranked = crate::sweep::rankings::rankings(&bytes)
+            .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+        write(dir, "rankings.csv", &ranked.csv)?;
+    }
     Ok(Status::Ok)
 }

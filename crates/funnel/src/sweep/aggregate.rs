@@ -1,5 +1,5 @@
 //! `aggregate.csv` (mean, sd and Student-t interval across seeds per configuration) and
-//! `rankings.csv` (Kendall's τ between each measure and the gap), with the sweep figures.
+//! `rankings.csv` (`super::rankings`, from `summary.csv`), with the sweep figures.
 
 use std::path::Path;
 
@@ -8,7 +8,6 @@ use crate::results::sweep_dir::*;
 use crate::results::write_atomic;
 use crate::results::Status;
 use crate::stats::*;
-use crate::text::num;
 
 /// What [`write_aggregates`] reports: Failed when a cell failed; the lines for the terminal
 /// (cells ok and failed, the rankings); warnings (figures that could not be drawn).
@@ -153,43 +152,10 @@ pub fn write_aggregates(
     write_atomic(&dir.join("aggregate.csv"), &csv_bytes(&aheader, &atable))
         .map_err(io_err("cannot write aggregate.csv"))?;
 
-    // rankings.csv: τ-b of each measure with each gap, over ok cells
-    let ok: Vec<&Row> = rows.iter().filter(|r| r.status == "ok").collect();
-    let gaps = ["gap_zero_one", "gap_cross_entropy", "gap_ce_clipped"];
-    let measures: Vec<&String> = metrics
-        .iter()
-        .filter(|m| {
-            m.starts_with("kl_bound_l")
-                || m.starts_with("w1_bound_l")
-                || m.starts_with("kl_l")
-                || m.starts_with("w1_l")
-                || *m == "kl_bound_min"
-                || *m == "w1_bound_min"
-        })
-        .collect();
-    let mut rtable = Vec::new();
-    for m in &measures {
-        let x: Vec<f64> = ok.iter().map(|r| value(r, m)).collect();
-        for g in gaps {
-            let y: Vec<f64> = ok.iter().map(|r| value(r, g)).collect();
-            let n = x
-                .iter()
-                .zip(&y)
-                .filter(|(a, b)| !a.is_nan() && !b.is_nan())
-                .count();
-            rtable.push(vec![
-                m.to_string(),
-                g.to_string(),
-                cell_text(kendall_tau_b(&x, &y)),
-                n.to_string(),
-            ]);
-        }
-    }
-    let rheader: Vec<String> = ["measure", "gap", "tau_b", "cells"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    write_atomic(&dir.join("rankings.csv"), &csv_bytes(&rheader, &rtable))
+    // rankings.csv: from summary.csv alone, as `funnel report` rewrites it
+    let ranked = super::rankings::rankings(&summary_csv)
+        .map_err(|e| CliError::internal(format!("rankings.csv from summary.csv: {e}")))?;
+    write_atomic(&dir.join("rankings.csv"), &ranked.csv)
         .map_err(io_err("cannot write rankings.csv"))?;
     // the sweep figures (as `funnel report DIR` draws them); a drawing failure loses no data
     let figures = if meta.figures.is_empty() {
@@ -207,12 +173,13 @@ pub fn write_aggregates(
         Err(e) => warnings.push(format!("note: sweep figures not drawn: {e}")),
     }
 
-    let failed = rows.iter().filter(|r| r.status != "ok").count();
+    let ok = rows.iter().filter(|r| r.status == "ok").count();
+    let failed = rows.len() - ok;
     let missing = cells.len() - rows.len();
     lines.push(format!(
         "{} cells: {} ok, {} failed{}",
         cells.len(),
-        ok.len(),
+        ok,
         failed,
         if missing > 0 {
             format!(", {missing} not run")
@@ -223,25 +190,7 @@ pub fn write_aggregates(
     for r in rows.iter().filter(|r| r.status != "ok") {
         lines.push(format!("  {} {}: {}", r.cell.id, r.status, r.reason.trim()));
     }
-    lines.push(format!(
-        "Kendall τ-b with the measured gap over {} completed cells:",
-        ok.len()
-    ));
-    for row in rtable.iter().filter(|r| {
-        (r[0] == "kl_bound_min" && r[1] == "gap_zero_one")
-            || (r[0] == "w1_bound_min" && r[1] == "gap_ce_clipped")
-            || (r[0].starts_with("kl_bound_l") && r[1] == "gap_zero_one")
-            || (r[0].starts_with("w1_bound_l") && r[1] == "gap_ce_clipped")
-    }) {
-        let t: f64 = row[2].parse().unwrap_or(f64::NAN);
-        lines.push(format!(
-            "  {:<14} vs {:<15} τ = {:>6}  ({} cells)",
-            row[0],
-            row[1],
-            num(t),
-            row[3]
-        ));
-    }
+    lines.extend(ranked.lines);
     Ok(Aggregated {
         status: if failed > 0 {
             Status::Failed

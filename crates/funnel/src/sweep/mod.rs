@@ -10,13 +10,16 @@
 //!
 //! * [`study`]: the study file expanded into cells, fingerprints, shards;
 //! * [`exec`]: one cell as a child `funnel run`, resume, and dying with the parent;
-//! * [`aggregate`]: `aggregate.csv` and `rankings.csv` across seeds and configurations.
+//! * [`aggregate`]: `aggregate.csv` across seeds per configuration, and the files it writes;
+//! * [`rankings`]: `rankings.csv` from `summary.csv` (τ-b with bootstrap intervals over
+//!   configurations, τ of the configuration means, the granulated τ).
 //!
 //! `summary.csv`'s columns are `results::sweep_dir`'s; the commands are `cmd::sweep` and
 //! `cmd::merge`.
 
 pub mod aggregate;
 pub mod exec;
+pub mod rankings;
 pub mod study;
 
 pub use crate::results::sweep_dir::{read_meta, Cell, SweepMeta};

@@ -140,8 +140,16 @@ fn a_sweep_writes_one_row_per_cell_and_resumes_after_an_interruption() {
         .contains("gap_zero_one_lo,gap_zero_one_hi"));
     assert!(agg.lines().next().unwrap().contains("kl_bound_seeds_min"));
     let rank = std::fs::read_to_string(sweep.join("rankings.csv")).unwrap();
-    assert!(rank.starts_with("measure,gap,tau_b,cells\n"), "{rank}");
-    assert!(rank.contains("kl_bound_min,gap_zero_one,"));
+    assert!(
+        rank.starts_with("measure,gap,kind,tau_b,tau_lo,tau_hi,resamples,configurations,cells,duplicates,combinations,combinations_total\n"),
+        "{rank}"
+    );
+    for kind in ["overall", "mean_gap", "granulated:depth", "granulated_mean"] {
+        assert!(
+            rank.contains(&format!("kl_bound_min,gap_zero_one,{kind},")),
+            "{rank}"
+        );
+    }
 
     // mark every finished cell, then simulate an interruption: one cell gone, one left as a
     // staging folder of a killed run
