@@ -126,6 +126,7 @@
 //!
 //! This crate has no burn dependency: everything is computed on the host in f64.
 
+mod architecture;
 mod cells;
 mod enumeration;
 mod experiment;
@@ -133,8 +134,12 @@ mod posterior;
 mod results;
 mod spec;
 
+pub use architecture::architecture_weights;
 pub use enumeration::config_weights;
-pub use experiment::run;
+pub use experiment::{run, run_architectures};
 pub use posterior::{normalise, sample};
-pub use results::{fit, GibbsFit, GibbsResults, GibbsRow};
-pub use spec::{GibbsError, GibbsSpec, MAX_CONFIGS, MAX_POOL, MAX_TABLE_BYTES, TIE_TOLERANCE};
+pub use results::{fit, ArchitectureResults, BudgetResults, GibbsFit, GibbsResults, GibbsRow};
+pub use spec::{
+    Architecture, GibbsError, GibbsSpec, DEFAULT_HIDDEN, MAX_ARCHITECTURES, MAX_CONFIGS,
+    MAX_DROPOUT_UNITS, MAX_POOL, MAX_TABLE_BYTES, TIE_TOLERANCE,
+};

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::spec::Architecture;
+
 /// One (γ, n) cell: averages over the training sets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GibbsRow {
@@ -59,6 +61,26 @@ pub struct GibbsResults {
     /// min_w R(w): the smallest population risk in the weight set (the Bayes risk of the finite
     /// class on the pool population).
     pub population_bayes_risk: f64,
+}
+
+/// What [`run_architectures`](crate::run_architectures) measured for one architecture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArchitectureResults {
+    pub architecture: Architecture,
+    /// L, the number of hidden (dropout) layers.
+    pub depth: usize,
+    /// Πη = Π_l (1 − p^{h_l}) ([`Architecture::eta_product`]); the rows' bounds use it.
+    pub eta_product: f64,
+    /// The rows (bounds with this Πη), fits, sizes and smallest population risk of this
+    /// architecture, as for a single network.
+    pub results: GibbsResults,
+}
+
+/// Everything [`run_architectures`](crate::run_architectures) measured, one entry per
+/// architecture in the order of the spec.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BudgetResults {
+    pub architectures: Vec<ArchitectureResults>,
 }
 
 /// Mean and standard error (sample sd / √m; NaN for m < 2), summed in order.
