@@ -488,6 +488,39 @@ mod tests {
     }
 
     #[test]
+    fn a_chain_with_dropout_is_the_chain_without_at_gamma_times_eta_shrunk_by_eta() {
+        // For a scalar chain every dropped unit gives f = 0 (loss ½), so
+        // ℓ_p = (1 − Πη)/2 + Πη·ℓ_0 exactly, with Πη = (1 − p)^L: the posterior at γ is the
+        // p = 0 posterior at γ·Πη, and gap, train and test losses follow (an independent check
+        // of the mask enumeration, the posterior and the control variate together).
+        let base = test_spec(vec![16.0], vec![8, 32], 60, 800);
+        let chain = |p: f64, gamma: f64| GibbsSpec {
+            architecture: vec![arch(&[1, 1], p)],
+            gamma: vec![gamma],
+            ..base.clone()
+        };
+        let with = run_architectures(&chain(0.5, 16.0), &mut |_, _| {}).unwrap();
+        let without = run_architectures(&chain(0.0, 4.0), &mut |_, _| {}).unwrap();
+        let eta = with.architectures[0].eta_product;
+        assert_eq!(eta, 0.25);
+        for (a, b) in with.architectures[0]
+            .results
+            .rows
+            .iter()
+            .zip(&without.architectures[0].results.rows)
+        {
+            let close = |x: f64, y: f64| (x - y).abs() <= 1e-12 * (1.0 + y.abs());
+            assert!(close(a.gap_mean, eta * b.gap_mean), "{a:?} {b:?}");
+            assert!(close(a.gap_stderr, eta * b.gap_stderr), "{a:?} {b:?}");
+            assert!(close(a.gap_cv_mean, eta * b.gap_cv_mean), "{a:?} {b:?}");
+            assert!(close(a.train_loss, (1.0 - eta) / 2.0 + eta * b.train_loss));
+            assert!(close(a.test_loss, (1.0 - eta) / 2.0 + eta * b.test_loss));
+            assert!((a.effective_configs - b.effective_configs).abs() < 1e-9);
+            assert!(a.gap_cv_mean > 3.0 * a.gap_cv_stderr, "{a:?}");
+        }
+    }
+
+    #[test]
     fn validate_names_the_offending_key_of_an_architecture_list() {
         let budget = |architecture: Vec<Architecture>| GibbsSpec {
             architecture,

@@ -13,11 +13,13 @@ pub struct GibbsRow {
     /// Mean over training sets of gap(S) = Σ_w P(w|S)·(R(w) − L_S(w)).
     pub gap_mean: f64,
     /// Standard error of `gap_mean` (sample standard deviation / √train_sets; NaN for one set).
+    #[serde(deserialize_with = "nan_if_null")]
     pub gap_stderr: f64,
     /// The control-variate estimate of the same E gap (module docs): mean of
     /// gap(S) − Σ_w P_R(w)·(R(w) − L_S(w)). Unbiased, with a much smaller standard error.
     pub gap_cv_mean: f64,
     /// Standard error of `gap_cv_mean`.
+    #[serde(deserialize_with = "nan_if_null")]
     pub gap_cv_stderr: f64,
     /// Mean over training sets of E_{P(·|S)} L_S.
     pub train_loss: f64,
@@ -37,9 +39,11 @@ pub struct GibbsRow {
 pub struct GibbsFit {
     pub gamma: f64,
     /// Slope of ln(gap) against ln(n): −1 for the O(1/n) rate; NaN with fewer than 2 points.
+    #[serde(deserialize_with = "nan_if_null")]
     pub slope: f64,
     /// The usual least-squares standard error of the slope (from the residuals); NaN with fewer
     /// than 3 points.
+    #[serde(deserialize_with = "nan_if_null")]
     pub slope_stderr: f64,
     /// The training-set sizes whose gap entered the fit.
     pub points_used: Vec<usize>,
@@ -81,6 +85,11 @@ pub struct ArchitectureResults {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BudgetResults {
     pub architectures: Vec<ArchitectureResults>,
+}
+
+/// Reads a JSON `null` (how serde_json writes NaN) back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Mean and standard error (sample sd / √m; NaN for m < 2), summed in order.
