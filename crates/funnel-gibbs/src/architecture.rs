@@ -19,7 +19,8 @@ use crate::spec::Architecture;
 
 /// The weight vector of configuration `index` of `arch` on inputs of dimension `dim`: θ_k =
 /// `levels[(index / K^k) mod K]`, k = 0..P, laid out W_1 (h_1 × dim, row-major), W_2 (h_2 × h_1),
-/// …, W_L, then the read-out v (h_L). For widths [hidden] this is [`config_weights`]'s order.
+/// …, W_L, then the read-out v (h_L). For widths `[hidden]` this is the order of
+/// [`config_weights`](crate::config_weights).
 pub fn architecture_weights(
     index: usize,
     dim: usize,

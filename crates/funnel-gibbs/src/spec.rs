@@ -18,7 +18,7 @@ pub const MAX_ARCHITECTURES: usize = 16;
 /// dropout expectation enumerates up to 2^units masks per weight vector and point.
 pub const MAX_DROPOUT_UNITS: usize = 16;
 
-/// One `[[gibbs.architecture]]`: a bias-free tanh network dim → widths[0] → … → widths[L−1] → 1
+/// One `[[gibbs.architecture]]`: a bias-free tanh network dim → `widths[0]` → … → `widths[L−1]` → 1
 /// with dropout of probability `dropout` on every hidden unit (training and evaluation alike; no
 /// 1/(1−p) rescaling of the kept units). Every key but `dropout` (default 0) is required.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -173,7 +173,7 @@ impl GibbsSpec {
         }
     }
 
-    /// The architectures to enumerate: `architecture`, or the single network [hidden] without
+    /// The architectures to enumerate: `architecture`, or the single network `[hidden]` without
     /// dropout.
     pub fn architectures(&self) -> Vec<Architecture> {
         if self.architecture.is_empty() {
