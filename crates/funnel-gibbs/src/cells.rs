@@ -8,10 +8,11 @@ use funnel_core::splitmix64;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::architecture::architecture_loss_table;
 use crate::enumeration::{draw_population, loss_table, LossTable};
 use crate::posterior::{normalise, normalise_into};
 use crate::results::{mean_stderr, GibbsRow};
-use crate::spec::GibbsSpec;
+use crate::spec::{Architecture, GibbsSpec};
 
 /// The seed of training set `set` of size `n`: a hash of (seed, n, set), distinct from the pool's
 /// stream.
@@ -53,6 +54,20 @@ impl Scratch {
 
 /// L_S(w) for every configuration into `out`, from the pool indices `draws`.
 fn empirical_losses(table: &LossTable, draws: &[usize], scratch: &mut Scratch, out: &mut [f64]) {
+    if table.is_real() {
+        // Expected losses under dropout: summed in f64 in the (sorted) order of the draws.
+        out.fill(0.0);
+        for &i in draws {
+            for (l, &v) in out.iter_mut().zip(table.value_row(i)) {
+                *l += v;
+            }
+        }
+        let m = draws.len() as f64;
+        for l in out.iter_mut() {
+            *l /= m;
+        }
+        return;
+    }
     // Codes are ≤ 2, so a u16 holds the sum of up to 32767 rows.
     const CHUNK: usize = (u16::MAX / 2) as usize;
     scratch.acc32.fill(0);
@@ -135,6 +150,29 @@ pub(crate) struct Prepared {
 pub(crate) fn prepare(spec: &GibbsSpec, threads: usize) -> Prepared {
     let population = draw_population(spec);
     let table = loss_table(spec, &population.points, &population.labels, threads);
+    prepare_table(spec, table)
+}
+
+/// [`prepare`] for one architecture of `spec.architecture` (with its dropout) on the pool of
+/// `spec` (the same pool, hence the same population and training sets, for every architecture).
+pub(crate) fn prepare_architecture(
+    spec: &GibbsSpec,
+    arch: &Architecture,
+    threads: usize,
+) -> Prepared {
+    let population = draw_population(spec);
+    let table = architecture_loss_table(
+        spec.dim,
+        arch,
+        &spec.levels,
+        &population.points,
+        &population.labels,
+        threads,
+    );
+    prepare_table(spec, table)
+}
+
+fn prepare_table(spec: &GibbsSpec, table: LossTable) -> Prepared {
     let risk = table.risk();
     let population_gibbs = spec
         .gamma
@@ -188,8 +226,21 @@ pub(crate) fn run_cell(prep: &Prepared, n: usize, threads: usize) -> Vec<Vec<Set
     })
 }
 
-/// The row of γ number `g` from the statistics of a cell.
+/// The row of γ number `g` from the statistics of a cell, with the spec's Πη and P.
 pub(crate) fn aggregate(spec: &GibbsSpec, g: usize, n: usize, stats: &[Vec<SetStats>]) -> GibbsRow {
+    aggregate_with(spec, spec.eta_product, spec.params(), g, n, stats)
+}
+
+/// [`aggregate`] with the contraction product `eta` and the weight count `params` of an
+/// architecture.
+pub(crate) fn aggregate_with(
+    spec: &GibbsSpec,
+    eta: f64,
+    params: usize,
+    g: usize,
+    n: usize,
+    stats: &[Vec<SetStats>],
+) -> GibbsRow {
     let gamma = spec.gamma[g];
     let col = |f: fn(&SetStats) -> f64| stats.iter().map(move |s| f(&s[g]));
     let (gap_mean, gap_stderr) = mean_stderr(col(|s| s.gap));
@@ -197,7 +248,7 @@ pub(crate) fn aggregate(spec: &GibbsSpec, g: usize, n: usize, stats: &[Vec<SetSt
     let (train_loss, _) = mean_stderr(col(|s| s.train));
     let (test_loss, _) = mean_stderr(col(|s| s.test));
     let (effective_configs, _) = mean_stderr(col(|s| s.effective));
-    let (eta, nf) = (spec.eta_product, n as f64);
+    let nf = n as f64;
     let sigma2 = 0.25;
     GibbsRow {
         gamma,
@@ -209,8 +260,7 @@ pub(crate) fn aggregate(spec: &GibbsSpec, g: usize, n: usize, stats: &[Vec<SetSt
         train_loss,
         test_loss,
         bound_gibbs: 2f64.sqrt() * gamma * eta.sqrt() / nf,
-        bound_finite: (2.0 * sigma2 * eta * spec.params() as f64 * (spec.levels.len() as f64).ln()
-            / nf)
+        bound_finite: (2.0 * sigma2 * eta * params as f64 * (spec.levels.len() as f64).ln() / nf)
             .sqrt(),
         effective_configs,
     }
@@ -227,7 +277,7 @@ mod tests {
         // point (v ↦ −v flips every prediction), so the gap would be 0 for every S.
         let spec = GibbsSpec {
             levels: vec![-1.0, 0.5, 2.0],
-            hidden: 2,
+            hidden: Some(2),
             ..test_spec(vec![0.0], vec![16], 1000, 2000)
         };
         let prep = prepare(&spec, 2);

@@ -50,12 +50,12 @@ impl Layout {
         let k = spec.levels.len();
         let pow = |e: usize| k.checked_pow(e as u32).expect("enumeration size overflows");
         let rows = pow(spec.dim);
-        let matrices = pow(spec.dim * spec.hidden);
-        let outputs = pow(spec.hidden);
+        let matrices = pow(spec.dim * spec.hidden());
+        let outputs = pow(spec.hidden());
         Layout {
             k,
             dim: spec.dim,
-            hidden: spec.hidden,
+            hidden: spec.hidden(),
             rows,
             matrices,
             outputs,
@@ -89,7 +89,7 @@ pub(crate) fn draw_population(spec: &GibbsSpec) -> Population {
 }
 
 /// The loss of a network output `f` on label `y`, in units of ½: 0 correct, 1 tie, 2 wrong.
-fn loss_code(f: f64, y: u8) -> u8 {
+pub(crate) fn loss_code(f: f64, y: u8) -> u8 {
     if f.abs() <= TIE_TOLERANCE {
         1
     } else if (f > 0.0) == (y == 1) {
@@ -99,16 +99,31 @@ fn loss_code(f: f64, y: u8) -> u8 {
     }
 }
 
-/// Loss codes (0, 1, 2 = loss 0, ½, 1) of every configuration on every point, laid out
-/// `[point][configuration]`.
+/// The loss of every configuration on every point, laid out `[point][configuration]`: either
+/// codes (0, 1, 2 = loss 0, ½, 1), or, for a network with dropout, the exact expectation of the
+/// loss over the dropout masks as an f64 (`values`). Exactly one of the two is non-empty.
 pub(crate) struct LossTable {
     pub(crate) configs: usize,
     pub(crate) codes: Vec<u8>,
+    pub(crate) values: Vec<f64>,
 }
 
 impl LossTable {
     pub(crate) fn points(&self) -> usize {
-        self.codes.len() / self.configs
+        if self.values.is_empty() {
+            self.codes.len() / self.configs
+        } else {
+            self.values.len() / self.configs
+        }
+    }
+
+    /// Whether the table holds f64 expected losses (dropout) rather than codes.
+    pub(crate) fn is_real(&self) -> bool {
+        !self.values.is_empty()
+    }
+
+    pub(crate) fn value_row(&self, point: usize) -> &[f64] {
+        &self.values[point * self.configs..(point + 1) * self.configs]
     }
 
     pub(crate) fn row(&self, point: usize) -> &[u8] {
@@ -117,6 +132,16 @@ impl LossTable {
 
     /// R(w), the mean loss over all points, for every configuration.
     pub(crate) fn risk(&self) -> Vec<f64> {
+        if self.is_real() {
+            let mut sums = vec![0.0; self.configs];
+            for p in 0..self.points() {
+                for (s, &v) in sums.iter_mut().zip(self.value_row(p)) {
+                    *s += v;
+                }
+            }
+            let m = self.points() as f64;
+            return sums.iter().map(|&s| s / m).collect();
+        }
         let mut sums = vec![0u64; self.configs];
         for p in 0..self.points() {
             for (s, &c) in sums.iter_mut().zip(self.row(p)) {
@@ -191,6 +216,7 @@ pub(crate) fn loss_table(
     LossTable {
         configs: lay.configs,
         codes,
+        values: Vec::new(),
     }
 }
 
@@ -210,7 +236,7 @@ mod tests {
     #[test]
     fn enumeration_visits_every_weight_vector_once() {
         let spec = GibbsSpec {
-            hidden: 1,
+            hidden: Some(1),
             dim: 2,
             levels: vec![-1.0, 0.0, 1.0],
             ..GibbsSpec::default()
@@ -238,7 +264,7 @@ mod tests {
     #[test]
     fn loss_table_matches_hand_computation() {
         let spec = GibbsSpec {
-            hidden: 2,
+            hidden: Some(2),
             dim: 2,
             levels: vec![-1.0, 0.0, 1.0],
             ..GibbsSpec::default()

@@ -114,18 +114,35 @@
 //! [`std::thread::available_parallelism`] threads; each set has its own seed and results are
 //! reduced in set order, so the output does not depend on the number of threads, bit for bit.
 //!
+//! # Architectures of one parameter budget, with dropout
+//!
+//! With `[[gibbs.architecture]]` ([`GibbsSpec::architecture`], run by [`run_architectures`]) the
+//! same computation is done for several bias-free tanh networks dim → h_1 → … → h_L → 1 with the
+//! same number of weights P, each with dropout p on every hidden unit (training and evaluation;
+//! no 1/(1−p) rescaling). The loss of a weight vector on a point is the exact expectation of the
+//! 0-1 loss over the dropout masks (module `architecture`), so R and L_S stay exact; every
+//! architecture uses the same pool and the same training sets. Each row's bounds use the
+//! architecture's Πη = Π_l (1 − p^{h_l}) ([`Architecture::eta_product`]). Πη is also exactly the
+//! probability that no layer is dropped whole; otherwise f = 0 and the loss is ½, so every
+//! expected loss lies in [(1 − Πη)/2, (1 + Πη)/2] and, for a scalar chain, the posterior at γ is
+//! the no-dropout posterior at γ·Πη with every loss shrunk towards ½ by Πη.
+//!
 //! # Modules
 //!
-//! * `spec` — [`GibbsSpec`] (`[gibbs]` in a config), its limits and validation.
+//! * `spec` — [`GibbsSpec`] (`[gibbs]` in a config), [`Architecture`], their limits and
+//!   validation.
 //! * `enumeration` — the configuration numbering ([`config_weights`]), the pool and the loss
 //!   table.
+//! * `architecture` — the numbering of a deeper architecture ([`architecture_weights`]) and its
+//!   loss table, the exact expectation over the dropout masks.
 //! * `posterior` — [`normalise`] (log-sum-exp) and exact categorical draws ([`sample`]).
 //! * `cells` — the training sets of one (γ, n) cell and their posterior statistics.
-//! * `results` — [`GibbsRow`], [`GibbsFit`] ([`fit`]) and [`GibbsResults`].
-//! * `experiment` — [`run`].
+//! * `results` — [`GibbsRow`], [`GibbsFit`] ([`fit`]), [`GibbsResults`], [`BudgetResults`].
+//! * `experiment` — [`run`] and [`run_architectures`].
 //!
 //! This crate has no burn dependency: everything is computed on the host in f64.
 
+mod architecture;
 mod cells;
 mod enumeration;
 mod experiment;
@@ -133,8 +150,12 @@ mod posterior;
 mod results;
 mod spec;
 
+pub use architecture::architecture_weights;
 pub use enumeration::config_weights;
-pub use experiment::run;
+pub use experiment::{run, run_architectures};
 pub use posterior::{normalise, sample};
-pub use results::{fit, GibbsFit, GibbsResults, GibbsRow};
-pub use spec::{GibbsError, GibbsSpec, MAX_CONFIGS, MAX_POOL, MAX_TABLE_BYTES, TIE_TOLERANCE};
+pub use results::{fit, ArchitectureResults, BudgetResults, GibbsFit, GibbsResults, GibbsRow};
+pub use spec::{
+    Architecture, GibbsError, GibbsSpec, DEFAULT_HIDDEN, MAX_ARCHITECTURES, MAX_CONFIGS,
+    MAX_DROPOUT_UNITS, MAX_POOL, MAX_TABLE_BYTES, TIE_TOLERANCE,
+};

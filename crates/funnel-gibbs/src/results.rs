@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::spec::Architecture;
+
 /// One (γ, n) cell: averages over the training sets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GibbsRow {
@@ -11,11 +13,13 @@ pub struct GibbsRow {
     /// Mean over training sets of gap(S) = Σ_w P(w|S)·(R(w) − L_S(w)).
     pub gap_mean: f64,
     /// Standard error of `gap_mean` (sample standard deviation / √train_sets; NaN for one set).
+    #[serde(deserialize_with = "nan_if_null")]
     pub gap_stderr: f64,
     /// The control-variate estimate of the same E gap (module docs): mean of
     /// gap(S) − Σ_w P_R(w)·(R(w) − L_S(w)). Unbiased, with a much smaller standard error.
     pub gap_cv_mean: f64,
     /// Standard error of `gap_cv_mean`.
+    #[serde(deserialize_with = "nan_if_null")]
     pub gap_cv_stderr: f64,
     /// Mean over training sets of E_{P(·|S)} L_S.
     pub train_loss: f64,
@@ -35,9 +39,11 @@ pub struct GibbsRow {
 pub struct GibbsFit {
     pub gamma: f64,
     /// Slope of ln(gap) against ln(n): −1 for the O(1/n) rate; NaN with fewer than 2 points.
+    #[serde(deserialize_with = "nan_if_null")]
     pub slope: f64,
     /// The usual least-squares standard error of the slope (from the residuals); NaN with fewer
     /// than 3 points.
+    #[serde(deserialize_with = "nan_if_null")]
     pub slope_stderr: f64,
     /// The training-set sizes whose gap entered the fit.
     pub points_used: Vec<usize>,
@@ -59,6 +65,31 @@ pub struct GibbsResults {
     /// min_w R(w): the smallest population risk in the weight set (the Bayes risk of the finite
     /// class on the pool population).
     pub population_bayes_risk: f64,
+}
+
+/// What [`run_architectures`](crate::run_architectures) measured for one architecture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArchitectureResults {
+    pub architecture: Architecture,
+    /// L, the number of hidden (dropout) layers.
+    pub depth: usize,
+    /// Πη = Π_l (1 − p^{h_l}) ([`Architecture::eta_product`]); the rows' bounds use it.
+    pub eta_product: f64,
+    /// The rows (bounds with this Πη), fits, sizes and smallest population risk of this
+    /// architecture, as for a single network.
+    pub results: GibbsResults,
+}
+
+/// Everything [`run_architectures`](crate::run_architectures) measured, one entry per
+/// architecture in the order of the spec.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BudgetResults {
+    pub architectures: Vec<ArchitectureResults>,
+}
+
+/// Reads a JSON `null` (how serde_json writes NaN) back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Mean and standard error (sample sd / √m; NaN for m < 2), summed in order.

@@ -10,7 +10,9 @@ use crate::config::load_gibbs;
 use crate::error::{io_err, CliError};
 use crate::output;
 use crate::plots;
-use crate::results::gibbs::{fits_csv, rows_csv, to_json, GibbsSummary};
+use crate::results::gibbs::{
+    budget_fits_csv, budget_rows_csv, fits_csv, rows_csv, to_json, GibbsBudgetSummary, GibbsSummary,
+};
 use crate::results::{RunDir, Status};
 use crate::term::{bar, say, warn};
 use crate::text::num;
@@ -26,7 +28,8 @@ pub struct GibbsArgs {
 }
 
 /// Runs the enumeration and writes `config.toml`, `gibbs.csv`, `fits.csv`, `summary.json`,
-/// `report.md` and `plots/gibbs_rate.{png,svg}`.
+/// `report.md` and `plots/gibbs_rate.{png,svg}` (with `[[gibbs.architecture]]`:
+/// `plots/gibbs_budget.{png,svg}` and CSVs with the architecture's columns).
 pub fn gibbs(args: &GibbsArgs) -> Result<Status, CliError> {
     let start = std::time::Instant::now();
     let file = load_gibbs(&args.config)?;
@@ -37,12 +40,15 @@ pub fn gibbs(args: &GibbsArgs) -> Result<Status, CliError> {
         .map_err(io_err("cannot create the results folder"))?;
     run.write("config.toml", resolved.as_bytes())
         .map_err(io_err("cannot write config.toml"))?;
+    if !spec.architecture.is_empty() {
+        return budget(args, &file.name, spec, run, start);
+    }
     say(format_args!(
         "funnel gibbs · {} · run {} · {}→{}→1 network, {} levels, {} weight vectors",
         file.name,
         run.id(),
         spec.dim,
-        spec.hidden,
+        spec.hidden(),
         spec.levels.len(),
         (spec.levels.len() as f64).powi(spec.params() as i32)
     ));
@@ -98,6 +104,90 @@ pub fn gibbs(args: &GibbsArgs) -> Result<Status, CliError> {
     say(format_args!(
         "{} cells in {:.1} s; results: {}",
         results.rows.len(),
+        seconds,
+        dir.display()
+    ));
+    Ok(Status::Ok)
+}
+
+/// `funnel gibbs` for a list of architectures of one parameter budget.
+fn budget(
+    args: &GibbsArgs,
+    name: &str,
+    spec: &gibbs::GibbsSpec,
+    run: RunDir,
+    start: std::time::Instant,
+) -> Result<Status, CliError> {
+    say(format_args!(
+        "funnel gibbs · {} · run {} · {} architectures of P = {} weights, {} levels, {} weight vectors each",
+        name,
+        run.id(),
+        spec.architecture.len(),
+        spec.params(),
+        spec.levels.len(),
+        (spec.levels.len() as f64).powi(spec.params() as i32)
+    ));
+    let pb = bar(
+        1,
+        "enumerating {bar:30} {pos}/{len} cells [{elapsed_precise}<{eta_precise}]",
+    );
+    let results = gibbs::run_architectures(spec, &mut |done, total| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    })
+    .map_err(|e| CliError::input(format!("{}: {e}", args.config.display())))?;
+    pb.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    run.write("gibbs.csv", &budget_rows_csv(&results))
+        .map_err(io_err("cannot write gibbs.csv"))?;
+    run.write("fits.csv", &budget_fits_csv(&results))
+        .map_err(io_err("cannot write fits.csv"))?;
+    let summary = GibbsBudgetSummary {
+        name: name.to_string(),
+        run_id: run.id().to_string(),
+        funnel_version: env!("CARGO_PKG_VERSION").to_string(),
+        created: chrono::Utc::now().to_rfc3339(),
+        spec: spec.clone(),
+        seconds,
+        results,
+    };
+    let results = &summary.results;
+    run.write("summary.json", &to_json(&summary))
+        .map_err(io_err("cannot write summary.json"))?;
+    match plots::gibbs_budget_figure(results) {
+        Ok(fig) => output::files::write_figures(&[fig], |path, bytes| run.write(path, bytes))
+            .map_err(|(path, e)| io_err(&format!("cannot write {path}"))(e))?,
+        Err(e) => warn(format_args!("warning: the figure could not be drawn: {e}")),
+    }
+    run.write(
+        "report.md",
+        output::gibbs_md::budget_markdown(name, run.id(), spec, results).as_bytes(),
+    )
+    .map_err(io_err("cannot write report.md"))?;
+    let dir = run
+        .finish()
+        .map_err(io_err("cannot finish the results folder"))?;
+    for a in &results.architectures {
+        let last = a.results.rows.last();
+        say(format_args!(
+            "{} (L = {}, Πη = {}): at γ = {}, n = {}: E gap {} ± {}, population risk {}",
+            a.architecture.label(),
+            a.depth,
+            num(a.eta_product),
+            last.map_or(f64::NAN, |r| r.gamma),
+            last.map_or(0, |r| r.n),
+            num(last.map_or(f64::NAN, |r| r.gap_cv_mean)),
+            num(last.map_or(f64::NAN, |r| r.gap_cv_stderr)),
+            num(last.map_or(f64::NAN, |r| r.test_loss)),
+        ));
+    }
+    say(format_args!(
+        "{} cells in {:.1} s; results: {}",
+        results
+            .architectures
+            .iter()
+            .map(|a| a.results.rows.len())
+            .sum::<usize>(),
         seconds,
         dir.display()
     ));

@@ -78,7 +78,10 @@ fn regenerate_run(dir: &Path) -> Result<Status, CliError> {
 }
 
 fn regenerate_gibbs(dir: &Path) -> Result<Status, CliError> {
-    let g = results::gibbs::read(dir)?;
+    let g = match results::gibbs::read(dir)? {
+        results::gibbs::GibbsRun::Single(g) => g,
+        results::gibbs::GibbsRun::Budget(g) => return regenerate_gibbs_budget(dir, &g),
+    };
     write(dir, "gibbs.csv", &results::gibbs::rows_csv(&g.results))?;
     write(dir, "fits.csv", &results::gibbs::fits_csv(&g.results))?;
     match plots::gibbs_figure(&g.results) {
@@ -86,6 +89,29 @@ fn regenerate_gibbs(dir: &Path) -> Result<Status, CliError> {
         Err(e) => warn(format_args!("warning: the figure could not be drawn: {e}")),
     }
     let md = output::gibbs_md::markdown(&g.name, &g.run_id, &g.spec, &g.results);
+    write(dir, "report.md", md.as_bytes())?;
+    Ok(Status::Ok)
+}
+
+fn regenerate_gibbs_budget(
+    dir: &Path,
+    g: &results::gibbs::GibbsBudgetSummary,
+) -> Result<Status, CliError> {
+    write(
+        dir,
+        "gibbs.csv",
+        &results::gibbs::budget_rows_csv(&g.results),
+    )?;
+    write(
+        dir,
+        "fits.csv",
+        &results::gibbs::budget_fits_csv(&g.results),
+    )?;
+    match plots::gibbs_budget_figure(&g.results) {
+        Ok(fig) => write_figures(dir, &[fig])?,
+        Err(e) => warn(format_args!("warning: the figure could not be drawn: {e}")),
+    }
+    let md = output::gibbs_md::budget_markdown(&g.name, &g.run_id, &g.spec, &g.results);
     write(dir, "report.md", md.as_bytes())?;
     Ok(Status::Ok)
 }

@@ -18,7 +18,7 @@ pub mod run;
 pub mod study;
 pub mod sweep;
 
-pub use gibbs::gibbs_figure;
+pub use gibbs::{gibbs_budget_figure, gibbs_figure};
 pub use run::{has_information_plane, run_figures};
 pub use study::study_figures;
 pub use sweep::sweep_figures;

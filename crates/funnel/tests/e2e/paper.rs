@@ -246,6 +246,117 @@ fn gibbs_enumeration_runs_and_rejects_bad_files() {
     }
 }
 
+/// `funnel gibbs` with `[[gibbs.architecture]]`: a budget run writes the architecture's columns,
+/// its figure and report, `funnel report` rewrites them byte for byte; bad lists exit 2 naming
+/// the key.
+#[test]
+fn gibbs_budget_runs_reports_and_rejects_bad_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let head = "name = \"b\"\n[gibbs]\ngamma = [16.0]\nn = [16, 64]\ntrain_sets = 50\npool = 600\n";
+    let cfg = write_config(
+        dir.path(),
+        "b.toml",
+        &format!(
+            "{head}[[gibbs.architecture]]\nwidths = [3]\n\
+             [[gibbs.architecture]]\nwidths = [3]\ndropout = 0.5\n\
+             [[gibbs.architecture]]\nwidths = [2, 1, 1, 1]\ndropout = 0.5\n"
+        ),
+    );
+    let o = funnel(&["gibbs", arg(&cfg), "--out", arg(&out)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let run = &runs(&out, "b")[0];
+    let rows = csv_rows(&run.join("gibbs.csv"));
+    assert_eq!(rows.len(), 6);
+    let etas: Vec<f64> = rows
+        .iter()
+        .map(|r| r["eta_product"].parse().unwrap())
+        .collect();
+    assert_eq!(etas, vec![1.0, 1.0, 0.875, 0.875, 0.09375, 0.09375]);
+    assert_eq!(rows[4]["architecture"], "2-1-1-1");
+    assert_eq!(rows[4]["depth"], "4");
+    for r in &rows {
+        let gap: f64 = r["gap_cv_mean"].parse().unwrap();
+        let eta: f64 = r["eta_product"].parse().unwrap();
+        let risk: f64 = r["test_loss"].parse().unwrap();
+        assert!(
+            gap > 0.0 && gap < r["bound_gibbs"].parse().unwrap(),
+            "{r:?}"
+        );
+        assert!(risk >= (1.0 - eta) / 2.0, "{r:?}");
+    }
+    assert_eq!(csv_rows(&run.join("fits.csv")).len(), 3);
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("## Architectures") && report.contains("| [2, 1, 1, 1] | 4 |"));
+    assert!(run.join("plots/gibbs_budget.png").is_file());
+    // The single-network file still writes its own figure, not this one.
+    assert!(!run.join("plots/gibbs_rate.png").exists());
+    // `funnel report` regenerates the files from summary.json, byte for byte.
+    let before: Vec<Vec<u8>> = [
+        "gibbs.csv",
+        "fits.csv",
+        "report.md",
+        "plots/gibbs_budget.svg",
+    ]
+    .iter()
+    .map(|f| std::fs::read(run.join(f)).unwrap())
+    .collect();
+    std::fs::remove_file(run.join("report.md")).unwrap();
+    let o = funnel(&["report", arg(run)]);
+    assert!(o.status.success(), "{}", text(&o));
+    for (f, b) in [
+        "gibbs.csv",
+        "fits.csv",
+        "report.md",
+        "plots/gibbs_budget.svg",
+    ]
+    .iter()
+    .zip(&before)
+    {
+        assert!(&std::fs::read(run.join(f)).unwrap() == b, "{f} differs");
+    }
+
+    for (arch, key) in [
+        (
+            "widths = [3]\ndropout = 1.0\n",
+            "gibbs.architecture.dropout",
+        ),
+        (
+            "widths = [3]\ndropout = -0.5\n",
+            "gibbs.architecture.dropout",
+        ),
+        ("widths = [2, 2]\n", "gibbs.architecture.widths"),
+        ("widths = [3]\ndrop = 0.5\n", "drop"),
+    ] {
+        let bad_out = dir.path().join("bad");
+        let text_ =
+            format!("{head}[[gibbs.architecture]]\nwidths = [3]\n[[gibbs.architecture]]\n{arch}");
+        let cfg = write_config(dir.path(), "bad.toml", &text_);
+        let o = funnel(&["gibbs", arg(&cfg), "--out", arg(&bad_out)]);
+        assert_eq!(o.status.code(), Some(2), "{text_}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(key), "{text_}: {err}");
+        assert!(!bad_out.exists(), "{text_}: nothing may be written");
+    }
+    // `hidden` together with a list, and a list too big for the table.
+    for (text_, key) in [
+        (
+            format!("{head}hidden = 3\n[[gibbs.architecture]]\nwidths = [3]\n"),
+            "gibbs.hidden",
+        ),
+        (
+            "name = \"b\"\n[gibbs]\npool = 8000\n[[gibbs.architecture]]\nwidths = [3]\ndropout = 0.5\n"
+                .to_string(),
+            "gibbs.pool",
+        ),
+    ] {
+        let cfg = write_config(dir.path(), "bad.toml", &text_);
+        let o = funnel(&["gibbs", arg(&cfg), "--out", arg(&dir.path().join("bad"))]);
+        assert_eq!(o.status.code(), Some(2), "{text_}: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(key), "{}", text(&o));
+    }
+}
+
 /// A study's `[[figure]]`s are drawn after the sweep; a bad figure spec is refused at load.
 #[test]
 fn study_figures_are_drawn_and_checked() {
