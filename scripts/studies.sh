@@ -37,6 +37,7 @@ for study in "${sweeps[@]}"; do
     cp "$out/$name/summary.csv" "$out/$name/aggregate.csv" "$dest/"
     [[ -f "$out/$name/rankings.csv" ]] && cp "$out/$name/rankings.csv" "$dest/"
     cp -r "$out/$name/plots" "$dest/plots"
+    "$funnel" report "$dest" > /dev/null   # the committed files as `funnel report` redraws them
 done
 for file in "${gibbs[@]}"; do
     [[ -f "experiments/$file" ]] || { echo "skipping $file (not there)"; continue; }
