@@ -13,7 +13,7 @@ use funnel_train::Gap;
 use serde::{Deserialize, Serialize};
 
 use crate::figure_spec::FigureSpec;
-use crate::results::summary::{self, LossPair, Status};
+use crate::results::summary::{self, LossPair, Status, W1BoundSummary};
 
 /// One cell: a point of the axes' product and a seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -151,6 +151,22 @@ pub fn read_row(sweep: &Path, cell: &Cell) -> Option<Row> {
             "w1_min_layer".into(),
             layer(w1.and_then(|w| w.w1_min_layer)),
         );
+        values.insert(
+            "w1_bound_cert_min".into(),
+            w1.map_or(f64::NAN, |w| w.cross_entropy_clipped_cert),
+        );
+        for (name, f) in [
+            (
+                "funnel_layer_cert",
+                (|w| w.layer_cert) as fn(&W1BoundSummary) -> Option<usize>,
+            ),
+            ("funnel_layer_cert_any", |w| w.layer_cert_any),
+            ("funnel_layer_debiased", |w| w.layer_debiased),
+            ("funnel_layer_debiased_cert", |w| w.layer_debiased_cert),
+            ("funnel_layer_debiased_local", |w| w.layer_debiased_local),
+        ] {
+            values.insert(name.into(), layer(w1.and_then(f)));
+        }
         // dims = input, hidden widths…, classes
         values.insert(
             "hidden_layers".into(),
@@ -186,7 +202,7 @@ type LayerField = fn(&LayerRow) -> f64;
 /// A field of a layer's linear-Gaussian closed forms, as a number.
 type ClosedField = fn(&ClosedForm) -> f64;
 
-pub const HEAD: [&str; 9] = [
+pub const HEAD: [&str; 15] = [
     "gap_zero_one",
     "gap_cross_entropy",
     "gap_ce_clipped",
@@ -196,11 +212,17 @@ pub const HEAD: [&str; 9] = [
     "funnel_layer",
     "funnel_layer_local",
     "w1_min_layer",
+    "w1_bound_cert_min",
+    "funnel_layer_cert",
+    "funnel_layer_cert_any",
+    "funnel_layer_debiased",
+    "funnel_layer_debiased_cert",
+    "funnel_layer_debiased_local",
 ];
 
 /// Per-layer columns of `summary.csv` beyond the two bounds: `<prefix><layer>` ← the field
 /// of the layer's entry in `summary.json`.
-pub const LAYER_FIELDS: [(&str, LayerField); 19] = [
+pub const LAYER_FIELDS: [(&str, LayerField); 26] = [
     ("kl_l", |l| l.kl.value),
     ("w1_l", |l| l.w1.value),
     ("kl_null_l", |l| l.kl.null),
@@ -220,6 +242,13 @@ pub const LAYER_FIELDS: [(&str, LayerField); 19] = [
     ("kl_contracted_bound_l", |l| l.kl_contracted_bound),
     ("w1_bound_local_l", |l| l.w1_bound_local),
     ("lipschitz_local_l", |l| l.lipschitz_local),
+    ("lipschitz_cp_l", |l| l.lipschitz_cp),
+    ("lipschitz_box_l", |l| l.lipschitz_box),
+    ("lipschitz_cert_l", |l| l.lipschitz_cert),
+    ("w1_bound_cert_l", |l| l.w1_bound_cert),
+    ("w1_debiased_l", |l| l.w1_debiased),
+    ("w1_debiased_cert_l", |l| l.w1_debiased_cert),
+    ("w1_debiased_local_l", |l| l.w1_debiased_local),
 ];
 
 /// `<name>_last` columns: fields of the last layer (the logits).
