@@ -326,12 +326,21 @@ fn a_run_writes_certified_constants_between_the_empirical_and_the_product() {
             );
             let (cp, bx) = (num(r, "lipschitz_cp"), num(r, "lipschitz_box"));
             let tag = format!("{reg} layer {}", r["layer"]);
-            assert!(cert.is_finite() && cp.is_finite() && bx.is_finite(), "{tag}");
-            assert!(cert <= prod * (1.0 + 1e-4), "{tag}: cert {cert} > product {prod}");
+            assert!(
+                cert.is_finite() && cp.is_finite() && bx.is_finite(),
+                "{tag}"
+            );
+            assert!(
+                cert <= prod * (1.0 + 1e-4),
+                "{tag}: cert {cert} > product {prod}"
+            );
             assert!(cert <= cp && cert <= bx, "{tag}");
             assert!(local <= cp * (1.0 + 1e-5), "{tag}: ρ̂ {local} > CP {cp}");
             if i == 0 {
-                assert!(local <= cert * (1.0 + 1e-5), "{tag}: ρ̂ {local} > cert {cert}");
+                assert!(
+                    local <= cert * (1.0 + 1e-5),
+                    "{tag}: ρ̂ {local} > cert {cert}"
+                );
             }
             let (b, bc) = (num(r, "w1_bound"), num(r, "w1_bound_cert"));
             if b.is_finite() {
