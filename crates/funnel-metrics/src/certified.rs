@@ -140,12 +140,12 @@ pub fn cp_bound_by_enumeration(mats: &[DMatrix<f64>]) -> f64 {
         // bit i set: a cut between mats[i] and mats[i+1]
         let mut term = 1.0;
         let mut seg = mats[0].clone();
-        for i in 1..m {
+        for (i, w) in mats.iter().enumerate().skip(1) {
             if cuts >> (i - 1) & 1 == 1 {
                 term *= op_norm_upper(&seg);
-                seg = mats[i].clone();
+                seg = w.clone();
             } else {
-                seg = &mats[i] * seg;
+                seg = w * seg;
             }
         }
         sum += term * op_norm_upper(&seg);
@@ -434,7 +434,8 @@ impl HostChain {
     pub fn propagate(&self, l: usize, lo: &[f64], hi: &[f64]) -> Vec<Option<LayerBox>> {
         let depth = self.depth();
         let mode = self.mode;
-        let mut out: Vec<Option<LayerBox>> = vec![None; depth + 1];
+        // entries 0..=l stay None; layer k's entry is pushed in order
+        let mut out: Vec<Option<LayerBox>> = vec![None; l.min(depth) + 1];
         let mut state: Option<(Vec<f64>, Vec<f64>)> = Some((lo.to_vec(), hi.to_vec()));
         for k in l + 1..=depth {
             let layer = &self.layers[k - 1];
@@ -445,11 +446,11 @@ impl HostChain {
                     None => affine_interval(layer, lo, hi),
                 });
             if k == depth {
-                out[k] = Some(LayerBox {
+                out.push(Some(LayerBox {
                     pre,
                     post: None,
                     slopes: None,
-                });
+                }));
                 break;
             }
             let act = layer.activation;
@@ -478,11 +479,11 @@ impl HostChain {
                 Some(Intervals { lo, hi })
             });
             state = post.as_ref().map(|p| (p.lo.clone(), p.hi.clone()));
-            out[k] = Some(LayerBox {
+            out.push(Some(LayerBox {
                 pre,
                 post,
                 slopes: Some(slopes),
-            });
+            }));
         }
         out
     }
