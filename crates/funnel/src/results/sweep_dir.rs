@@ -202,7 +202,7 @@ type LayerField = fn(&LayerRow) -> f64;
 /// A field of a layer's linear-Gaussian closed forms, as a number.
 type ClosedField = fn(&ClosedForm) -> f64;
 
-pub const HEAD: [&str; 15] = [
+pub const HEAD: [&str; 9] = [
     "gap_zero_one",
     "gap_cross_entropy",
     "gap_ce_clipped",
@@ -212,6 +212,11 @@ pub const HEAD: [&str; 15] = [
     "funnel_layer",
     "funnel_layer_local",
     "w1_min_layer",
+];
+
+/// The funnels under the certified constants and the debiased curves, after the per-layer
+/// columns (so that the columns before them keep their places in older readers).
+pub const CERT_HEAD: [&str; 6] = [
     "w1_bound_cert_min",
     "funnel_layer_cert",
     "funnel_layer_cert_any",
@@ -299,6 +304,7 @@ pub fn metric_columns(layers: usize) -> Vec<String> {
     for prefix in prefixes {
         cols.extend((0..layers).map(|i| format!("{prefix}{i}")));
     }
+    cols.extend(CERT_HEAD.iter().map(|s| s.to_string()));
     cols.extend(TAIL.iter().map(|s| s.to_string()));
     cols.push("total_s".into());
     cols
