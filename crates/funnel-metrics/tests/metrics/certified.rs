@@ -402,3 +402,51 @@ fn gaussian_noise_unbounds_the_box_downstream() {
     let off = HostChain::of(&m, Stochastic::Off).propagate(0, &lo, &hi);
     assert!(off[3].as_ref().unwrap().post.is_some());
 }
+
+/// Saturated units: on t ∈ [0.5, 1.5], f(t) = act(2t + 1) + ½·act(−3t − 2) has pre-activations
+/// in [2, 4] and [−6.5, −3.5], so the slopes over the box are act′(2) and act′(3.5) (at the end
+/// nearest 0, not the far one), and with M₁ = (2, −3)ᵀ, M₂ = (u₁, ½u₂) the box constant is
+/// √2·(|2u₁ − 1.5u₂| + ‖M₂‖·√13)/2 by hand. It must also dominate |f′| on a fine grid.
+#[test]
+fn saturated_units_get_the_slope_at_the_end_nearest_zero() {
+    for act in [Activation::Tanh, Activation::Sigmoid] {
+        let chain = HostChain {
+            layers: vec![
+                layer(
+                    DMatrix::from_column_slice(2, 1, &[2.0, -3.0]),
+                    vec![1.0, -2.0],
+                    act,
+                ),
+                layer(
+                    DMatrix::from_row_slice(1, 2, &[1.0, 0.5]),
+                    vec![0.0],
+                    Activation::Identity,
+                ),
+            ],
+            mode: Stochastic::Off,
+        };
+        let deriv = |z: f64| match act {
+            Activation::Tanh => 1.0 - z.tanh().powi(2),
+            _ => {
+                let s = 1.0 / (1.0 + (-z).exp());
+                s * (1.0 - s)
+            }
+        };
+        let (u1, u2) = (deriv(2.0), deriv(3.5));
+        let boxes = chain.propagate(0, &[0.5], &[1.5]);
+        let slopes = boxes[1].as_ref().unwrap().slopes.clone().unwrap();
+        assert!((slopes[0] - u1).abs() <= 1e-9 * u1, "{act}: {slopes:?}");
+        assert!((slopes[1] - u2).abs() <= 1e-9 * u2, "{act}: {slopes:?}");
+        let m2 = (u1 * u1 + 0.25 * u2 * u2).sqrt();
+        let want = CE_LIPSCHITZ * ((2.0 * u1 - 1.5 * u2).abs() + m2 * 13f64.sqrt()) / 2.0;
+        let rho = chain.box_constant(0, &[0.5], &[1.5]);
+        assert!((rho - want).abs() <= 1e-9 * want, "{act}: {rho} vs {want}");
+        let max_slope = (0..=10_000)
+            .map(|i| 0.5 + i as f64 / 10_000.0)
+            .map(|t| (2.0 * deriv(2.0 * t + 1.0) - 1.5 * deriv(-3.0 * t - 2.0)).abs())
+            .fold(0.0, f64::max);
+        assert!(CE_LIPSCHITZ * max_slope <= rho, "{act}: {max_slope} vs {rho}");
+        // and far below the global CP constant
+        assert!(rho < 0.5 * chain.cp_constants()[0], "{act}");
+    }
+}
