@@ -445,8 +445,87 @@ fn saturated_units_get_the_slope_at_the_end_nearest_zero() {
             .map(|i| 0.5 + i as f64 / 10_000.0)
             .map(|t| (2.0 * deriv(2.0 * t + 1.0) - 1.5 * deriv(-3.0 * t - 2.0)).abs())
             .fold(0.0, f64::max);
-        assert!(CE_LIPSCHITZ * max_slope <= rho, "{act}: {max_slope} vs {rho}");
+        assert!(
+            CE_LIPSCHITZ * max_slope <= rho,
+            "{act}: {max_slope} vs {rho}"
+        );
         // and far below the global CP constant
         assert!(rho < 0.5 * chain.cp_constants()[0], "{act}");
     }
+}
+
+/// Active stochastic layers by hand. Dropout p = ½ on a unit between w₁ = 1 and w₂ = 1: a kept
+/// unit passes 1/(1−p) = 2, so every constant is √2·2 (off: √2). DropConnect p = ½ on
+/// W₁ = (3, 4): its own segment with ‖W₁‖_F/(1−p) = 10, times ‖W₂‖ = 1.
+#[test]
+fn active_masks_scale_by_one_over_keep_probability() {
+    let p = 0.5;
+    for act in [Activation::Identity, Activation::Relu, Activation::Tanh] {
+        for (mode, scale) in [(Stochastic::Active, 2.0), (Stochastic::Off, 1.0)] {
+            let mut first = layer(DMatrix::from_element(1, 1, 1.0), vec![], act);
+            first.regularizer = Regularizer::Dropout { p };
+            let chain = HostChain {
+                layers: vec![
+                    first,
+                    layer(
+                        DMatrix::from_element(1, 1, 1.0),
+                        vec![],
+                        Activation::Identity,
+                    ),
+                ],
+                mode,
+            };
+            let want = CE_LIPSCHITZ * scale;
+            let cp = chain.cp_constants()[0];
+            let prod = chain.product_constants()[0];
+            let bx = chain.box_constant(0, &[0.5], &[1.0]);
+            // on the box the unit's pre-activation is in [0.5, 1]: tanh′ ≤ sech²(0.5) there
+            let slope = if act == Activation::Tanh {
+                1.0 / 0.5f64.cosh().powi(2)
+            } else {
+                1.0
+            };
+            for (what, v, w) in [
+                ("CP", cp, want),
+                ("product", prod, want),
+                ("box", bx, want * slope),
+            ] {
+                assert!(
+                    (v - w).abs() <= 1e-9 * w,
+                    "{act} {mode:?} {what}: {v} vs {w}"
+                );
+            }
+        }
+    }
+    let mut first = layer(
+        DMatrix::from_row_slice(1, 2, &[3.0, 4.0]),
+        vec![],
+        Activation::Tanh,
+    );
+    first.regularizer = Regularizer::DropConnect { p };
+    let chain = HostChain {
+        layers: vec![
+            first,
+            layer(
+                DMatrix::from_element(1, 1, 1.0),
+                vec![],
+                Activation::Identity,
+            ),
+        ],
+        mode: Stochastic::Active,
+    };
+    let want = CE_LIPSCHITZ * 10.0;
+    assert!((chain.cp_constants()[0] - want).abs() <= 1e-9 * want);
+    assert!((chain.product_constants()[0] - want).abs() <= 1e-9 * want);
+    // the masked weights lie between 0 and 2·(3, 4): z ∈ [0, 2·(3·1 + 4·1)] on the unit box
+    let pre = chain.propagate(0, &[0.0, 0.0], &[1.0, 1.0])[1]
+        .as_ref()
+        .unwrap()
+        .pre
+        .clone()
+        .unwrap();
+    assert!(
+        pre.lo[0].abs() < 1e-12 && (pre.hi[0] - 14.0).abs() < 1e-12,
+        "{pre:?}"
+    );
 }
