@@ -2,8 +2,9 @@
 //! the host in f64:
 //!
 //! * **Combettes–Pesquet (CP)** (Combettes & Pesquet 2020, "Lipschitz certificates for layered
-//!   network structures driven by averaged activation operators", SIAM J. Math. Data Sci.,
-//!   Prop. 5.3 / Thm. 4.2 for α = ½): for T = W_m ∘ R_{m−1} ∘ W_{m−1} ∘ ⋯ ∘ R_1 ∘ W_1 with
+//!   network structures driven by averaged activation operators", SIAM J. Math. Data Sci. 2020,
+//!   arXiv 1903.01014; their bound for ½-averaged activations, derived again here — not their
+//!   sharper refinement for separable activations): for T = W_m ∘ R_{m−1} ∘ ⋯ ∘ R_1 ∘ W_1 with
 //!   every R_k firmly nonexpansive (½-averaged: R = (I + N)/2 with N nonexpansive),
 //!
 //!   Lip(T) ≤ θ_m / 2^{m−1},  θ_m = Σ_{k=0}^{m−1} Σ_{1≤j_1<…<j_k≤m−1}
