@@ -137,6 +137,30 @@ pub struct LayerRow {
     /// ρ̂_l·W_l + c·TV: the W1 "bound" with the local constant (not a certified bound).
     #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
     pub w1_bound_local: f64,
+    /// ρ_l^CP: the Combettes–Pesquet certified constant of the chain from T_l to the loss
+    /// ([`crate::certified`]); NaN where the weights are unknown (a layers file).
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub lipschitz_cp: f64,
+    /// ρ_l^box: CP with each unit's slope bounded over the interval-propagated bounding box of
+    /// the captured points at T_l: certified on that box (the convex hull of the clouds).
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub lipschitz_box: f64,
+    /// The tightest certified constant: min(product of norms (SVD), CP, box).
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub lipschitz_cert: f64,
+    /// ρ_l^cert·W_l^up + c·TV: the W1 bound under the tightest certified constant.
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub w1_bound_cert: f64,
+    /// ρ_l·(W_l − null mean): the null-subtracted W1 weighted by the product of norms (a point
+    /// estimate, not a bound; negative where W_l sits below its sampling floor).
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub w1_debiased: f64,
+    /// ρ_l^cert·(W_l − null mean).
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub w1_debiased_cert: f64,
+    /// ρ̂_l·(W_l − null mean), with the empirical (lower) constant.
+    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    pub w1_debiased_local: f64,
     /// The KL bound is at least the loss's range (1 for the 0-1 loss): it says nothing.
     #[serde(default)]
     pub kl_vacuous: bool,
@@ -195,6 +219,21 @@ pub struct Bounds {
     /// argmin_l of the W1 bound over every layer.
     #[serde(default)]
     pub funnel_layer_any: Option<usize>,
+    /// argmin_l of the W1 bound under the tightest certified constant, over the resolved
+    /// layers ([`add_certified`]; None when none resolves).
+    #[serde(default)]
+    pub funnel_layer_cert: Option<usize>,
+    /// The same over every layer.
+    #[serde(default)]
+    pub funnel_layer_cert_any: Option<usize>,
+    /// argmin_l over every layer of ρ_l·(W_l − null), ρ^cert_l·(W_l − null) and
+    /// ρ̂_l·(W_l − null): the debiased W1 funnels.
+    #[serde(default)]
+    pub funnel_layer_debiased: Option<usize>,
+    #[serde(default)]
+    pub funnel_layer_debiased_cert: Option<usize>,
+    #[serde(default)]
+    pub funnel_layer_debiased_local: Option<usize>,
 }
 
 fn argmin(values: impl Iterator<Item = f64>) -> Option<usize> {
@@ -349,6 +388,13 @@ pub fn assemble(
             w1_vacuous: w1_b >= clip,
             lipschitz: rho,
             lipschitz_local: rho_local,
+            lipschitz_cp: f64::NAN,
+            lipschitz_box: f64::NAN,
+            lipschitz_cert: f64::NAN,
+            w1_bound_cert: f64::NAN,
+            w1_debiased: f64::NAN,
+            w1_debiased_cert: f64::NAN,
+            w1_debiased_local: f64::NAN,
             w1_bound_local: w1_bound(rho_local, w1_hi, clip, div.w1.label_term),
             eta,
             eta_product,
@@ -386,8 +432,59 @@ pub fn assemble(
         ),
         kl_best_layer_any: argmin(rows.iter().map(|r| r.kl_bound)),
         funnel_layer_any: argmin(rows.iter().map(|r| r.w1_bound)),
+        funnel_layer_cert: None,
+        funnel_layer_cert_any: None,
+        funnel_layer_debiased: None,
+        funnel_layer_debiased_cert: None,
+        funnel_layer_debiased_local: None,
         rows,
     }
+}
+
+/// Adds the certified constants ([`crate::certified`]) to assembled bounds: per layer ρ^CP,
+/// ρ^box, ρ^cert (NaN where unknown), the W1 bound under ρ^cert (built as `w1_bound`: from
+/// the simultaneous upper end of W_l, plus c·TV), the debiased curves ρ·(W_l − null) under the
+/// product, certified and empirical constants, and the argmin of each curve.
+///
+/// The argmin of W_l alone is not invariant to rescaling a layer (T_l → c·T_l scales W_l by c),
+/// while ρ_l·W_l is (ρ_l scales by 1/c): only the weighted curves locate a funnel.
+pub fn add_certified(bounds: &mut Bounds, cp: &[f64], boxed: &[f64], cert: &[f64], clip: f64) {
+    let n = bounds.rows.len();
+    assert!(
+        cp.len() == n && boxed.len() == n && cert.len() == n,
+        "one constant per layer"
+    );
+    for (((r, &cp), &bx), &ct) in bounds.rows.iter_mut().zip(cp).zip(boxed).zip(cert) {
+        r.lipschitz_cp = cp;
+        r.lipschitz_box = bx;
+        r.lipschitz_cert = ct;
+        let w1_hi = if r.w1.upper > 0.0 {
+            r.w1.upper
+        } else {
+            f64::NAN
+        };
+        r.w1_bound_cert = w1_bound(ct, w1_hi, clip, r.w1.label_term);
+        let excess = if r.w1.error.is_some() {
+            f64::NAN
+        } else {
+            r.w1.excess
+        };
+        r.w1_debiased = r.lipschitz * excess;
+        r.w1_debiased_cert = ct * excess;
+        r.w1_debiased_local = r.lipschitz_local * excess;
+    }
+    let rows = &bounds.rows;
+    bounds.funnel_layer_cert = argmin(rows.iter().map(|r| {
+        if r.w1.resolved {
+            r.w1_bound_cert
+        } else {
+            f64::NAN
+        }
+    }));
+    bounds.funnel_layer_cert_any = argmin(rows.iter().map(|r| r.w1_bound_cert));
+    bounds.funnel_layer_debiased = argmin(rows.iter().map(|r| r.w1_debiased));
+    bounds.funnel_layer_debiased_cert = argmin(rows.iter().map(|r| r.w1_debiased_cert));
+    bounds.funnel_layer_debiased_local = argmin(rows.iter().map(|r| r.w1_debiased_local));
 }
 
 #[cfg(test)]

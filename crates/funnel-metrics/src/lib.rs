@@ -13,7 +13,11 @@
 //!   size-matched permutation null, p-value, excess and an interval from half-samples
 //!   ([`calibrate`]), as an [`Estimate`] ([`estimate`]).
 //! * [`mi`] — I(T; Y) and I(X; T) per layer, calibrated the same way.
-//! * [`lipschitz`] — spectral norms by power iteration, ρ_l per layer.
+//! * [`lipschitz`] — spectral norms by power iteration, ρ_l per layer (product of norms), and
+//!   the empirical ρ̂_l (largest gradient norm at the data).
+//! * [`certified`] — certified constants tighter than the product (f64 SVD on the host):
+//!   Combettes–Pesquet over the chain, and CP with slopes bounded by interval propagation of
+//!   the data's box.
 //! * [`bounds`] — Holm resolution over layers, the KL and W1 bounds from simultaneous upper
 //!   ends, and the funnel layer.
 //!
@@ -24,6 +28,7 @@ pub mod assignment;
 pub mod atoms;
 pub mod bounds;
 pub mod calibrate;
+pub mod certified;
 pub mod cloud;
 pub mod divergence;
 mod error;
@@ -41,7 +46,7 @@ mod spec;
 pub mod tiles;
 pub mod w1;
 
-pub use bounds::{assemble, sdpi_coefficients, Bounds, LayerRow};
+pub use bounds::{add_certified, assemble, sdpi_coefficients, Bounds, LayerRow};
 pub use cloud::{Cloud, Points};
 pub use divergence::{layer_divergence, resolve_kl, LayerContext, LayerDivergence, NoisyLayer};
 pub use error::EstimateError;

@@ -84,4 +84,9 @@ pub trait LayeredModel {
 
     /// The weight matrix of layer l = 1..=L, stored `[d_{l−1}, d_l]` (index l−1 of the vector).
     fn lipschitz_weights(&self) -> Vec<Tensor<2>>;
+
+    /// The bias of layer l = 1..=L, `[d_l]` (index l−1; `None` for a layer without one). With
+    /// [`LayeredModel::lipschitz_weights`], what interval propagation needs to bound each
+    /// unit's pre-activation over a box of inputs (the local certified constants).
+    fn lipschitz_biases(&self) -> Vec<Option<Tensor<1>>>;
 }

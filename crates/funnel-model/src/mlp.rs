@@ -269,4 +269,11 @@ impl LayeredModel for Mlp {
     fn lipschitz_weights(&self) -> Vec<Tensor<2>> {
         self.linears.iter().map(|l| l.weight.val()).collect()
     }
+
+    fn lipschitz_biases(&self) -> Vec<Option<Tensor<1>>> {
+        self.linears
+            .iter()
+            .map(|l| l.bias.as_ref().map(|b| b.val()))
+            .collect()
+    }
 }

@@ -1,6 +1,7 @@
 //! funnel-metrics' integration tests, one binary: each module was a test file of its own.
 
 mod calibration;
+mod certified;
 mod closed_forms;
 mod common;
 mod probe_and_lipschitz;

@@ -168,6 +168,9 @@ fn write_and_print(
         "{}",
         output::table::table(&summary.layers, config.metrics.confidence)
     ));
+    if let Some(t) = output::table::lipschitz_table(&summary.layers) {
+        say(format_args!("{t}"));
+    }
     if let Some(gap) = &summary.gap {
         say(format_args!(
             "measured gap (test − train): 0-1 {} · cross-entropy {} · cross-entropy clipped at {} {}",

@@ -100,6 +100,42 @@ pub fn table(rows: &[LayerRow], confidence: f64) -> String {
     grid(&cells, if named { &[0] } else { &[] })
 }
 
+/// The Lipschitz bracket per layer for the terminal: the empirical ρ̂_l (a lower estimate), the
+/// tightest certified ρ_l^cert, the three certified constants it is the minimum of, and the
+/// W1 bound under ρ^cert. `None` without certified constants (a layers file without weights).
+pub fn lipschitz_table(rows: &[LayerRow]) -> Option<String> {
+    if !rows.iter().any(|r| r.lipschitz_cert.is_finite()) {
+        return None;
+    }
+    let mut cells: Vec<Vec<String>> = vec![[
+        "layer",
+        "ρ̂_l (lower)",
+        "ρ_l^cert",
+        "product",
+        "CP",
+        "box",
+        "W1 bound (cert)",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()];
+    for r in rows {
+        cells.push(vec![
+            r.layer.to_string(),
+            num(r.lipschitz_local),
+            num(r.lipschitz_cert),
+            num(r.lipschitz),
+            num(r.lipschitz_cp),
+            num(r.lipschitz_box),
+            num(r.w1_bound_cert),
+        ]);
+    }
+    Some(format!(
+        "Lipschitz constants (true ρ_l in [ρ̂_l, ρ_l^cert]; cert = min of product, Combettes–Pesquet, box):\n{}",
+        grid(&cells, &[])
+    ))
+}
+
 /// Whether the layers carry names of their own (a network read from a layers file), which the
 /// table then shows beside the index; funnel's own `input`/`hidden<l>`/`logits` are left out.
 pub fn has_own_names(rows: &[LayerRow]) -> bool {

@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::CliError;
-use crate::results::layers_npz::LayerFile;
+use crate::results::layers_npz::{FileLayer, LayerFile};
 use crate::results::Summary;
 
 use super::layers::{conclude, divergences, Conclusion, LayerInput};
@@ -182,6 +182,19 @@ pub fn measure(
         .iter()
         .map(|l| l.lipschitz_local.unwrap_or(f64::NAN))
         .collect();
+    // the certified constants a run's export stores; NaN for a network known only by its
+    // layers (no weights to compute them from)
+    let stored = |f: fn(&FileLayer) -> Option<f64>| -> Vec<f64> {
+        file.layers
+            .iter()
+            .map(|l| f(l).unwrap_or(f64::NAN))
+            .collect()
+    };
+    let (rho_cp, rho_box, rho_cert) = (
+        stored(|l| l.lipschitz_cp),
+        stored(|l| l.lipschitz_box),
+        stored(|l| l.lipschitz_cert),
+    );
     let clip = metrics.ce_clip;
     let known = file.train_loss.is_some() || file.train_error.is_some();
     let losses = (known && (file.test_loss.is_some() || file.test_error.is_some())).then(|| {
@@ -206,6 +219,9 @@ pub fn measure(
             divergences: divs,
             rho: &rho,
             rho_local: &rho_local,
+            rho_cp: &rho_cp,
+            rho_box: &rho_box,
+            rho_cert: &rho_cert,
             metrics,
             mode: metrics.stochastic_layers,
             losses,

@@ -8,7 +8,8 @@ use burn::prelude::Device;
 use funnel_core::derive_seed;
 use funnel_metrics::mi::{input_information, label_information};
 use funnel_metrics::{
-    assemble, layer_divergence, Cloud, LayerContext, LayerDivergence, LayerRow, MetricsSpec,
+    add_certified, assemble, layer_divergence, Cloud, LayerContext, LayerDivergence, LayerRow,
+    MetricsSpec,
 };
 use funnel_model::{LayerInfo, Stochastic};
 use funnel_train::{Gap, Losses};
@@ -84,6 +85,11 @@ pub struct Conclusion<'a> {
     /// ρ_l per layer (NaN where unknown: no W1 bound there).
     pub rho: &'a [f64],
     pub rho_local: &'a [f64],
+    /// The certified constants ρ^CP, ρ^box and their minimum with the product, ρ^cert (NaN
+    /// where unknown: no weights).
+    pub rho_cp: &'a [f64],
+    pub rho_box: &'a [f64],
+    pub rho_cert: &'a [f64],
     pub metrics: &'a MetricsSpec,
     pub mode: Stochastic,
     /// Train and test losses, when known: the measured gap.
@@ -99,7 +105,7 @@ pub struct Conclusion<'a> {
 pub fn conclude(summary: &mut Summary, c: Conclusion) {
     let clip = c.metrics.ce_clip;
     let alpha = 1.0 - c.metrics.confidence;
-    let bounds = assemble(
+    let mut bounds = assemble(
         c.layers,
         c.divergences,
         c.rho,
@@ -108,6 +114,7 @@ pub fn conclude(summary: &mut Summary, c: Conclusion) {
         c.mode,
         alpha,
     );
+    add_certified(&mut bounds, c.rho_cp, c.rho_box, c.rho_cert, clip);
     let gap = c.losses.as_ref().map(|(tr, te)| Gap::between(tr, te));
     let kl_best = bounds.kl_best_layer;
     let funnel = bounds.funnel_layer;
@@ -154,6 +161,13 @@ pub fn conclude(summary: &mut Summary, c: Conclusion) {
             w1_min_layer: bounds.w1_min_layer,
             layer_any: bounds.funnel_layer_any,
             cross_entropy_clipped_any: at(bounds.funnel_layer_any, |r| r.w1_bound),
+            layer_cert: bounds.funnel_layer_cert,
+            cross_entropy_clipped_cert: at(bounds.funnel_layer_cert, |r| r.w1_bound_cert),
+            layer_cert_any: bounds.funnel_layer_cert_any,
+            cross_entropy_clipped_cert_any: at(bounds.funnel_layer_cert_any, |r| r.w1_bound_cert),
+            layer_debiased: bounds.funnel_layer_debiased,
+            layer_debiased_cert: bounds.funnel_layer_debiased_cert,
+            layer_debiased_local: bounds.funnel_layer_debiased_local,
         },
     });
     summary.measurement = Some(MeasurementSummary {

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use burn::prelude::Device;
 use funnel_core::derive_seed;
+use funnel_metrics::certified::{bounding_box, certified_constants};
 use funnel_metrics::lipschitz::{lipschitz_constants, local_lipschitz_constants};
 use funnel_metrics::probe::capture_with_pre_noise;
 use funnel_metrics::{LayerContext, NoisyLayer};
@@ -161,6 +162,14 @@ pub fn measure(m: Measure<'_>, mut summary: Summary) -> (Summary, Option<LayerFi
     let inputs_masked: Vec<bool> = inputs.iter().map(|i| i.context.masked).collect();
     drop(inputs);
     let rho = lipschitz_constants(model, mode, derive_seed(seed, "lipschitz"));
+    // certified constants: Combettes–Pesquet, and CP over the bounding box of the captured
+    // train and test points at each layer (certified on that box, the clouds' convex hull)
+    let boxes: Vec<_> = tr_clouds
+        .iter()
+        .zip(&te_clouds)
+        .map(|(tr, te)| bounding_box(&[&tr.points, &te.points]))
+        .collect();
+    let certified = certified_constants(model, mode, &boxes);
     // the empirical constants at the captured examples of both splits
     device.seed(derive_seed(seed, "lipschitz-local"));
     let local_of = |set: &Dataset, idx: &[usize]| {
@@ -184,6 +193,9 @@ pub fn measure(m: Measure<'_>, mut summary: Summary) -> (Summary, Option<LayerFi
             divergences,
             rho: &rho,
             rho_local: &rho_local,
+            rho_cp: &certified.cp,
+            rho_box: &certified.boxed,
+            rho_cert: &certified.cert,
             metrics: &config.metrics,
             mode,
             losses: Some((train_losses, test_losses)),
@@ -211,6 +223,9 @@ pub fn measure(m: Measure<'_>, mut summary: Summary) -> (Summary, Option<LayerFi
                 test: te.points,
                 lipschitz: Some(row.lipschitz).filter(|l| l.is_finite()),
                 lipschitz_local: Some(row.lipschitz_local).filter(|l| l.is_finite()),
+                lipschitz_cp: Some(row.lipschitz_cp).filter(|l| l.is_finite()),
+                lipschitz_box: Some(row.lipschitz_box).filter(|l| l.is_finite()),
+                lipschitz_cert: Some(row.lipschitz_cert).filter(|l| l.is_finite()),
                 activation: Some(row.activation.clone()),
                 role: Some(row.role.clone()),
                 regularizer: Some(row.regularizer.clone()),

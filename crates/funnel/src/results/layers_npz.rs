@@ -10,7 +10,9 @@
 //!   `train_error`/`test_error` (per-example 0-1 loss), of any length: the measured gap is the
 //!   difference of their means;
 //! * optional per layer: `lipschitz/<layer>` (the loss's Lipschitz constant in that layer, for
-//!   the W1 bound), `lipschitz_local/<layer>`, `activation/<layer>`, `role/<layer>`,
+//!   the W1 bound), `lipschitz_local/<layer>`, the certified constants `lipschitz_cp/<layer>`,
+//!   `lipschitz_box/<layer>`, `lipschitz_cert/<layer>` (funnel's own export; NaN columns
+//!   without them), `activation/<layer>`, `role/<layer>`,
 //!   `regularizer/<layer>` (text), `masked/<layer>` (0/1: Dropout/DropConnect masks active);
 //! * optional `config` — the TOML of the run that wrote the file (funnel's own export).
 //!
@@ -30,6 +32,10 @@ pub struct FileLayer {
     pub test: Points,
     pub lipschitz: Option<f64>,
     pub lipschitz_local: Option<f64>,
+    /// Combettes–Pesquet, box and tightest certified constants (funnel's own export only).
+    pub lipschitz_cp: Option<f64>,
+    pub lipschitz_box: Option<f64>,
+    pub lipschitz_cert: Option<f64>,
     pub activation: Option<String>,
     pub role: Option<String>,
     pub regularizer: Option<String>,
@@ -164,6 +170,9 @@ pub fn parse(arrays: Vec<(String, Array)>) -> Result<LayerFile, String> {
                 "test/",
                 "lipschitz/",
                 "lipschitz_local/",
+                "lipschitz_cp/",
+                "lipschitz_box/",
+                "lipschitz_cert/",
                 "activation/",
                 "role/",
                 "regularizer/",
@@ -256,6 +265,9 @@ pub fn parse(arrays: Vec<(String, Array)>) -> Result<LayerFile, String> {
             test,
             lipschitz,
             lipschitz_local: number("lipschitz_local")?,
+            lipschitz_cp: number("lipschitz_cp")?,
+            lipschitz_box: number("lipschitz_box")?,
+            lipschitz_cert: number("lipschitz_cert")?,
             activation: text("activation")?,
             role: text("role")?,
             regularizer: text("regularizer")?,
@@ -265,6 +277,9 @@ pub fn parse(arrays: Vec<(String, Array)>) -> Result<LayerFile, String> {
     for prefix in [
         "lipschitz",
         "lipschitz_local",
+        "lipschitz_cp",
+        "lipschitz_box",
+        "lipschitz_cert",
         "activation",
         "role",
         "regularizer",
@@ -356,6 +371,9 @@ pub fn write(file: &LayerFile) -> Vec<u8> {
         for (prefix, value) in [
             ("lipschitz", l.lipschitz),
             ("lipschitz_local", l.lipschitz_local),
+            ("lipschitz_cp", l.lipschitz_cp),
+            ("lipschitz_box", l.lipschitz_box),
+            ("lipschitz_cert", l.lipschitz_cert),
         ] {
             if let Some(v) = value {
                 add(
@@ -395,6 +413,9 @@ mod tests {
             test: Points::new((0..2 * d).map(|i| -(i as f32)).collect(), 2, d),
             lipschitz: Some(1.5),
             lipschitz_local: None,
+            lipschitz_cp: None,
+            lipschitz_box: None,
+            lipschitz_cert: None,
             activation: Some("relu".into()),
             role: Some("hidden".into()),
             regularizer: None,

@@ -239,6 +239,25 @@ pub struct W1BoundSummary {
     pub layer_any: Option<usize>,
     #[serde(default = "nan", deserialize_with = "funnel_metrics::nan_if_null")]
     pub cross_entropy_clipped_any: f64,
+    /// The W1 bound under the tightest certified constant (min of product, Combettes–Pesquet
+    /// and box constants): its argmin over the resolved layers and the bound there, and over
+    /// every layer. Absent in summaries written before these constants.
+    #[serde(default)]
+    pub layer_cert: Option<usize>,
+    #[serde(default = "nan", deserialize_with = "funnel_metrics::nan_if_null")]
+    pub cross_entropy_clipped_cert: f64,
+    #[serde(default)]
+    pub layer_cert_any: Option<usize>,
+    #[serde(default = "nan", deserialize_with = "funnel_metrics::nan_if_null")]
+    pub cross_entropy_clipped_cert_any: f64,
+    /// argmin_l over every layer of ρ_l·(W_l − null) with the product, certified and
+    /// empirical constants (the debiased W1 funnels; point estimates, not bounds).
+    #[serde(default)]
+    pub layer_debiased: Option<usize>,
+    #[serde(default)]
+    pub layer_debiased_cert: Option<usize>,
+    #[serde(default)]
+    pub layer_debiased_local: Option<usize>,
 }
 
 #[derive(Serialize, Deserialize)]

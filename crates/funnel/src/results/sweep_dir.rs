@@ -13,7 +13,7 @@ use funnel_train::Gap;
 use serde::{Deserialize, Serialize};
 
 use crate::figure_spec::FigureSpec;
-use crate::results::summary::{self, LossPair, Status};
+use crate::results::summary::{self, LossPair, Status, W1BoundSummary};
 
 /// One cell: a point of the axes' product and a seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -151,6 +151,22 @@ pub fn read_row(sweep: &Path, cell: &Cell) -> Option<Row> {
             "w1_min_layer".into(),
             layer(w1.and_then(|w| w.w1_min_layer)),
         );
+        values.insert(
+            "w1_bound_cert_min".into(),
+            w1.map_or(f64::NAN, |w| w.cross_entropy_clipped_cert),
+        );
+        for (name, f) in [
+            (
+                "funnel_layer_cert",
+                (|w| w.layer_cert) as fn(&W1BoundSummary) -> Option<usize>,
+            ),
+            ("funnel_layer_cert_any", |w| w.layer_cert_any),
+            ("funnel_layer_debiased", |w| w.layer_debiased),
+            ("funnel_layer_debiased_cert", |w| w.layer_debiased_cert),
+            ("funnel_layer_debiased_local", |w| w.layer_debiased_local),
+        ] {
+            values.insert(name.into(), layer(w1.and_then(f)));
+        }
         // dims = input, hidden widths…, classes
         values.insert(
             "hidden_layers".into(),
@@ -198,9 +214,20 @@ pub const HEAD: [&str; 9] = [
     "w1_min_layer",
 ];
 
+/// The funnels under the certified constants and the debiased curves, after the per-layer
+/// columns (so that the columns before them keep their places in older readers).
+pub const CERT_HEAD: [&str; 6] = [
+    "w1_bound_cert_min",
+    "funnel_layer_cert",
+    "funnel_layer_cert_any",
+    "funnel_layer_debiased",
+    "funnel_layer_debiased_cert",
+    "funnel_layer_debiased_local",
+];
+
 /// Per-layer columns of `summary.csv` beyond the two bounds: `<prefix><layer>` ← the field
 /// of the layer's entry in `summary.json`.
-pub const LAYER_FIELDS: [(&str, LayerField); 19] = [
+pub const LAYER_FIELDS: [(&str, LayerField); 26] = [
     ("kl_l", |l| l.kl.value),
     ("w1_l", |l| l.w1.value),
     ("kl_null_l", |l| l.kl.null),
@@ -220,6 +247,13 @@ pub const LAYER_FIELDS: [(&str, LayerField); 19] = [
     ("kl_contracted_bound_l", |l| l.kl_contracted_bound),
     ("w1_bound_local_l", |l| l.w1_bound_local),
     ("lipschitz_local_l", |l| l.lipschitz_local),
+    ("lipschitz_cp_l", |l| l.lipschitz_cp),
+    ("lipschitz_box_l", |l| l.lipschitz_box),
+    ("lipschitz_cert_l", |l| l.lipschitz_cert),
+    ("w1_bound_cert_l", |l| l.w1_bound_cert),
+    ("w1_debiased_l", |l| l.w1_debiased),
+    ("w1_debiased_cert_l", |l| l.w1_debiased_cert),
+    ("w1_debiased_local_l", |l| l.w1_debiased_local),
 ];
 
 /// `<name>_last` columns: fields of the last layer (the logits).
@@ -270,6 +304,7 @@ pub fn metric_columns(layers: usize) -> Vec<String> {
     for prefix in prefixes {
         cols.extend((0..layers).map(|i| format!("{prefix}{i}")));
     }
+    cols.extend(CERT_HEAD.iter().map(|s| s.to_string()));
     cols.extend(TAIL.iter().map(|s| s.to_string()));
     cols.push("total_s".into());
     cols

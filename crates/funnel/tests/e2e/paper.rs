@@ -396,3 +396,85 @@ fn study_figures_are_drawn_and_checked() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("figure[0].name"));
     assert!(!out.join("st2").exists());
 }
+
+/// The certified constants in a run's files: at every layer ρ̂ (empirical, at the captured
+/// points) ≤ ρ^cert = min(product, CP, box) ≤ the product of norms, ρ̂ ≤ ρ^CP, the W1 bound under
+/// ρ^cert is at most the product's, and summary.json names the funnel of each curve. With
+/// dropout active ρ̂ is measured at fresh masks, which may leave the box: only ρ̂ ≤ CP is
+/// certain there.
+#[test]
+fn a_run_writes_certified_constants_between_the_empirical_and_the_product() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, reg) in ["{ kind = \"none\" }", "{ kind = \"dropout\", p = 0.2 }"]
+        .into_iter()
+        .enumerate()
+    {
+        let out = dir.path().join(format!("out{i}"));
+        let cfg = write_config(dir.path(), "tiny.toml", TINY);
+        let set = format!("model.regularizer={reg}");
+        let o = funnel(&[
+            "run",
+            arg(&cfg),
+            "--out",
+            arg(&out),
+            "--set",
+            &set,
+            "--set",
+            "model.activation=\"relu\"",
+            "--set",
+            "metrics.permutations=19",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let run = runs(&out, "tiny").pop().unwrap();
+        let rows = csv_rows(&run.join("layers.csv"));
+        let num = |r: &std::collections::HashMap<String, String>, k: &str| -> f64 {
+            r[k].parse().unwrap_or_else(|_| panic!("{k}: {}", r[k]))
+        };
+        for r in &rows {
+            let (local, cert, prod) = (
+                num(r, "lipschitz_local"),
+                num(r, "lipschitz_cert"),
+                num(r, "lipschitz"),
+            );
+            let (cp, bx) = (num(r, "lipschitz_cp"), num(r, "lipschitz_box"));
+            let tag = format!("{reg} layer {}", r["layer"]);
+            assert!(
+                cert.is_finite() && cp.is_finite() && bx.is_finite(),
+                "{tag}"
+            );
+            assert!(
+                cert <= prod * (1.0 + 1e-4),
+                "{tag}: cert {cert} > product {prod}"
+            );
+            assert!(cert <= cp && cert <= bx, "{tag}");
+            assert!(local <= cp * (1.0 + 1e-5), "{tag}: ρ̂ {local} > CP {cp}");
+            if i == 0 {
+                assert!(
+                    local <= cert * (1.0 + 1e-5),
+                    "{tag}: ρ̂ {local} > cert {cert}"
+                );
+            }
+            let (b, bc) = (num(r, "w1_bound"), num(r, "w1_bound_cert"));
+            if b.is_finite() {
+                assert!(bc <= b * (1.0 + 1e-4), "{tag}: {bc} > {b}");
+            }
+            for col in ["w1_debiased", "w1_debiased_cert", "w1_debiased_local"] {
+                assert!(r.contains_key(col), "layers.csv lacks {col}");
+            }
+        }
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+        let w1 = &s["bounds"]["w1"];
+        for key in [
+            "layer_cert",
+            "layer_cert_any",
+            "cross_entropy_clipped_cert_any",
+            "layer_debiased",
+            "layer_debiased_cert",
+            "layer_debiased_local",
+        ] {
+            assert!(w1.get(key).is_some(), "summary.json lacks bounds.w1.{key}");
+        }
+        assert!(w1["layer_cert_any"].is_u64(), "{w1}");
+    }
+}

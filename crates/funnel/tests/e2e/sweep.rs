@@ -97,6 +97,10 @@ fn a_sweep_writes_one_row_per_cell_and_resumes_after_an_interruption() {
         "cell,status,reason,seed,depth,width,gap_zero_one,gap_cross_entropy,gap_ce_clipped,kl_bound_min,kl_bound_min_layer,w1_bound_min,funnel_layer,funnel_layer_local,w1_min_layer,kl_last,kl_bound_last,w1_bound_last,eta_product_last,kl_contracted_bound_last,w1_bound_local_last,kl_bound_l0,kl_bound_l1,kl_bound_l2,w1_bound_l0",
         ",eta_product_l0,eta_product_l1,eta_product_l2,",
         ",hidden_layers,parameters,train_zero_one,test_zero_one,train_s,total_s",
+        ",lipschitz_cp_l0,",
+        ",lipschitz_cert_l0,",
+        ",w1_bound_cert_l0,",
+        ",w1_bound_cert_min,funnel_layer_cert,funnel_layer_cert_any,funnel_layer_debiased,",
     ] {
         assert!(header.contains(col), "{header}");
     }
