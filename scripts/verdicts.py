@@ -131,9 +131,57 @@ def rises(axes, groups):
         print(", ".join(f"{a}={k}" for a, k in zip(axes, key)) + f" | {pairs} | {rise} | {', '.join(above) or 'none'}")
 
 
+def w1_cols():
+    c = lambda name, d=3: (lambda rs, l: fmt(mean_ci(col(rs, f"{name}_l{l}")), d))
+    return [
+        ("W_l", c("w1")),
+        ("W1 null", c("w1_null")),
+        ("W1 resolved", lambda rs, l: resolved(rs, "w1", l)),
+        ("ρ product", c("lipschitz")),
+        ("ρ CP", c("lipschitz_cp")),
+        ("ρ box", c("lipschitz_box")),
+        ("ρ̂ empirical", c("lipschitz_local")),
+        ("bound, product", c("w1_bound")),
+        ("bound, certified", c("w1_bound_cert")),
+        ("ρ̂·W + c·TV", c("w1_bound_local")),
+        ("ρ_cert·(W − null)", c("w1_debiased_cert")),
+    ]
+
+
+def funnels(axes, groups):
+    print("\n## Where each curve is smallest (runs per layer)")
+    from collections import Counter
+    for key, rs in groups.items():
+        print("\n" + ", ".join(f"{a} = {k}" for a, k in zip(axes, key)) + f"  ({len(rs)} runs)")
+        for c in ["w1_min_layer", "funnel_layer", "funnel_layer_cert", "funnel_layer_cert_any",
+                  "funnel_layer_local", "funnel_layer_debiased_cert"]:
+            counts = Counter(r.get(c, "") for r in rs)
+            print(f"  {c}: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+        deb = Counter()
+        margins = []
+        for r in rs:
+            n = layers(r)
+            res = [l for l in range(n) if r.get(f"w1_resolved_l{l}") == "1"]
+            if res:
+                deb[min(res, key=lambda l: num(r[f"w1_debiased_cert_l{l}"]))] += 1
+            w = sorted(num(r[f"w1_l{l}"]) for l in range(n))
+            margins.append(w[1] / w[0])
+        print("  argmin of ρ_cert·(W − null) over resolved layers: "
+              + (", ".join(f"{k}: {v}" for k, v in sorted(deb.items())) or "no resolved layer"))
+        margins.sort()
+        print(f"  second-smallest W_l / smallest W_l: min {margins[0]:.2f}, median "
+              f"{margins[len(margins) // 2]:.2f}, max {margins[-1]:.2f} (a rescaling of the "
+              "argmin layer by more than this moves the raw-W1 argmin)")
+
+
 def main():
     study = sys.argv[1] if len(sys.argv) > 1 else ""
-    if study in ("depth-sweep", "digits", "funnel"):
+    if study == "funnel":
+        axes, groups = load(study)
+        gaps(axes, groups)
+        per_layer_table(axes, groups, w1_cols(), "W1 per layer (means over seeds)")
+        funnels(axes, groups)
+    elif study in ("depth-sweep", "digits"):
         axes, groups = load(study)
         gaps(axes, groups)
         rises(axes, groups)
