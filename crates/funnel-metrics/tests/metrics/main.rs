@@ -3,5 +3,6 @@
 mod calibration;
 mod closed_forms;
 mod common;
+mod contraction_ratio;
 mod probe_and_lipschitz;
 mod transport_and_smoothing;
