@@ -172,9 +172,17 @@ pub struct LayerRow {
     /// conservative quotient of the two layers' intervals. `hi` is +∞ where the previous
     /// layer's input-dependent part can be ≤ 0 (the ratio is then unbounded above); both NaN
     /// where `kl_ratio` is.
-    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    #[serde(
+        default = "nan",
+        serialize_with = "crate::nan::serialize_inf",
+        deserialize_with = "crate::nan::deserialize_inf"
+    )]
     pub kl_ratio_lo: f64,
-    #[serde(default = "nan", deserialize_with = "crate::nan_if_null")]
+    #[serde(
+        default = "nan",
+        serialize_with = "crate::nan::serialize_inf",
+        deserialize_with = "crate::nan::deserialize_inf"
+    )]
     pub kl_ratio_hi: f64,
     /// How the ratio's interval was made: "paired", "conservative", or "" (none).
     #[serde(default)]

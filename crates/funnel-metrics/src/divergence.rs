@@ -236,7 +236,10 @@ pub fn layer_divergence(
     let kl_classes = if matches!(kl_kind, KlEstimator::Knn | KlEstimator::KnnAtoms)
         && kl_classes.iter().any(|c| c.train.n != c.test.n)
     {
-        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "equal-sizes"));
+        // with the run's shared half-sample stream the subsample is shared too (the same
+        // examples at every layer, so that the half-samples stay paired across layers)
+        let equal_seed = layer.halves.unwrap_or(seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(equal_seed, "equal-sizes"));
         equalized = kl_classes
             .iter()
             .map(|c| {
@@ -264,12 +267,9 @@ pub fn layer_divergence(
         kl_classes
     };
     // pairing across layers needs the same examples at the same positions: the kNN
-    // equal-size subsample is the layer's own, so its half-samples are not paired
-    let kl_halves = if kl_notes.is_empty() {
-        layer.halves
-    } else {
-        None
-    };
+    // equal-size subsample above is drawn from the shared stream when there is one, and the
+    // half-samples' key records the sizes, so a layer measured at other sizes is not paired
+    let kl_halves = layer.halves;
     let draws = spec.mc_draws;
     // Gaussian KL: one dimension per class for the value, the null and every half-sample, well
     // below the smallest sample any of them sees (half of a side), so the inverse covariance
