@@ -199,11 +199,15 @@ pub fn contraction_section(rows: &[LayerRow]) -> String {
                 num(r.kl_ratio_hi)
             )
         };
-        let verdict = match r.kl_ratio_vs_eta {
-            v if v < 0.0 => "below η",
-            v if v > 0.0 => "**above η**",
-            v if v == 0.0 => "contains η",
-            _ => "—",
+        let v = r.kl_ratio_vs_eta;
+        let verdict = if v < 0.0 {
+            "below η"
+        } else if v > 0.0 {
+            "**above η**"
+        } else if v == 0.0 {
+            "contains η"
+        } else {
+            "—"
         };
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
