@@ -32,7 +32,7 @@
 
 use std::time::Instant;
 
-use funnel_core::derive_seed;
+use funnel_core::{derive_seed, fnv1a};
 use rand::seq::index::sample;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -225,6 +225,8 @@ impl Estimate {
             seconds: 0.0,
             notes: Vec::new(),
             error: None,
+            halves: Vec::new(),
+            halves_key: None,
         }
     }
 }
@@ -282,23 +284,27 @@ fn pooled(c: &ClassPair) -> Coords {
     Coords::new(data, c.train.n + c.test.n, c.train.d)
 }
 
-/// `count` values of label_term + Σ_y w_y·f(P'_y, Q'_y), each class's pair (P', Q') drawn by
-/// `draw(class index, class, rng)`; and how many draws the estimator failed on.
+/// `count` values of label_term + Σ_y w_y·f(P'_y, Q'_y) in draw order (NaN where the estimator
+/// failed), each class's pair (P', Q') drawn by `draw(class index, class, rng)` with `draw_rng`
+/// when given, else with `rng` (which the estimator also uses).
 fn resample(
     classes: &[ClassPair],
     count: usize,
     label_term: f64,
     f: &mut ClassFn<'_>,
     rng: &mut ChaCha8Rng,
+    mut draw_rng: Option<&mut ChaCha8Rng>,
     mut draw: impl FnMut(usize, &ClassPair, &mut ChaCha8Rng) -> (Coords, Coords),
-) -> (Vec<f64>, usize) {
+) -> Vec<f64> {
     let mut values = Vec::with_capacity(count);
-    let mut failures = 0;
     for _ in 0..count {
         let sides: Vec<(Coords, Coords)> = classes
             .iter()
             .enumerate()
-            .map(|(i, c)| draw(i, c, rng))
+            .map(|(i, c)| match draw_rng.as_deref_mut() {
+                Some(d) => draw(i, c, d),
+                None => draw(i, c, rng),
+            })
             .collect();
         match combine(
             classes
@@ -309,13 +315,27 @@ fn resample(
             rng,
         ) {
             Ok(v) => values.push(label_term + v.value),
-            Err(_) => failures += 1,
+            Err(_) => values.push(f64::NAN),
         }
     }
-    (values, failures)
+    values
+}
+
+/// The successful values of [`resample`] and how many draws failed.
+fn successes(values: &[f64]) -> (Vec<f64>, usize) {
+    let ok: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    let failed = values.len() - ok.len();
+    (ok, failed)
 }
 
 /// Runs one estimator with its size-matched permutation null and half-sample spread.
+///
+/// `halves`: a seed for the half-samples' index draws shared by the layers of one run, so that
+/// draw b takes the same examples (positions within each class) at every layer whose class
+/// pairs have the same sizes — the half-sample values of two layers are then *paired* and
+/// their ratio has a spread of its own ([`crate::bounds`]). The estimator keeps its own random
+/// stream. `None`: indices and estimator share the layer's stream (as before pairing).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn calibrate(
     classes: &[ClassPair],
     label_term: f64,
@@ -323,6 +343,7 @@ pub(crate) fn calibrate(
     name: String,
     bias: Bias,
     seed: u64,
+    halves: Option<u64>,
     f: &mut ClassFn<'_>,
 ) -> Estimate {
     let start = Instant::now();
@@ -352,12 +373,13 @@ pub(crate) fn calibrate(
     } else {
         Vec::new()
     };
-    let (null_values, null_failures) = resample(
+    let (null_values, null_failures) = successes(&resample(
         classes,
         spec.permutations,
         label_term,
         f,
         &mut null_rng,
+        None,
         |i, c, rng| {
             let pool = &pools[i];
             let mut idx: Vec<usize> = (0..pool.n).collect();
@@ -367,7 +389,7 @@ pub(crate) fn calibrate(
                 pool.select(&idx[c.train.n..]),
             )
         },
-    );
+    ));
     if null_failures > 0 {
         notes.push(format!(
             "{null_failures} of {} permutations failed",
@@ -376,18 +398,28 @@ pub(crate) fn calibrate(
     }
     // half-sample spread
     let mut boot_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "bootstrap"));
-    let (values, failures) = resample(
+    let mut index_rng = halves.map(|h| ChaCha8Rng::seed_from_u64(derive_seed(h, "halves")));
+    let halves_key = halves.map(|h| {
+        let sizes: Vec<String> = classes
+            .iter()
+            .map(|c| format!("{}:{}:{}", c.class, c.train.n, c.test.n))
+            .collect();
+        fnv1a(format!("{h}/{}/{}", spec.bootstrap, sizes.join(",")).as_bytes())
+    });
+    let halves_values = resample(
         classes,
         spec.bootstrap,
         label_term,
         f,
         &mut boot_rng,
+        index_rng.as_mut(),
         |_, c, rng| {
             let ip = half(c.train.n, rng);
             let iq = half(c.test.n, rng);
             (c.train.select(&ip), c.test.select(&iq))
         },
     );
+    let (values, failures) = successes(&halves_values);
     if failures > 0 {
         notes.push(format!(
             "{failures} of {} half-sample resamples failed",
@@ -412,6 +444,8 @@ pub(crate) fn calibrate(
         seconds: start.elapsed().as_secs_f64(),
         notes,
         error: None,
+        halves: halves_values,
+        halves_key,
         ..Estimate::calibrated(cal)
     }
 }

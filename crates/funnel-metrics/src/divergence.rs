@@ -67,6 +67,10 @@ pub struct LayerContext<'a> {
     /// The layer applies Dropout or DropConnect masks at measurement: its cloud has atoms and
     /// exact zeros, on which a Gaussian fit is meaningless, so `auto` keeps kNN at every rank.
     pub masked: bool,
+    /// A seed for the half-samples' index draws shared by every layer of a run (the same
+    /// examples in draw b at every layer, so consecutive layers' KL half-samples are paired
+    /// and their ratio gets an interval, [`crate::bounds`]). `None`: each layer draws its own.
+    pub halves: Option<u64>,
 }
 
 /// The KL estimator `spec.kl` stands for on a layer of span rank `rank`, and why (for the run
@@ -232,7 +236,10 @@ pub fn layer_divergence(
     let kl_classes = if matches!(kl_kind, KlEstimator::Knn | KlEstimator::KnnAtoms)
         && kl_classes.iter().any(|c| c.train.n != c.test.n)
     {
-        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "equal-sizes"));
+        // with the run's shared half-sample stream the subsample is shared too (the same
+        // examples at every layer, so that the half-samples stay paired across layers)
+        let equal_seed = layer.halves.unwrap_or(seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(equal_seed, "equal-sizes"));
         equalized = kl_classes
             .iter()
             .map(|c| {
@@ -259,6 +266,10 @@ pub fn layer_divergence(
     } else {
         kl_classes
     };
+    // pairing across layers needs the same examples at the same positions: the kNN
+    // equal-size subsample above is drawn from the shared stream when there is one, and the
+    // half-samples' key records the sizes, so a layer measured at other sizes is not paired
+    let kl_halves = layer.halves;
     let draws = spec.mc_draws;
     // Gaussian KL: one dimension per class for the value, the null and every half-sample, well
     // below the smallest sample any of them sees (half of a side), so the inverse covariance
@@ -275,6 +286,7 @@ pub fn layer_divergence(
         kl_name,
         Bias::Estimate,
         derive_seed(seed, "kl"),
+        kl_halves,
         &mut |class, p, q, rng| {
             let v = match kl_kind {
                 KlEstimator::Knn | KlEstimator::Auto => kl::knn(p, q, k, device)?,
@@ -310,6 +322,7 @@ pub fn layer_divergence(
         w1_name,
         w1_bias,
         derive_seed(seed, "w1"),
+        None,
         &mut |_class, p, q, rng| {
             let v = match spec.w1 {
                 W1Estimator::Exact => w1::exact(p, q, cap, rng)?,

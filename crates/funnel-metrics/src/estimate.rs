@@ -90,6 +90,15 @@ pub struct Estimate {
     pub notes: Vec<String>,
     /// Why there is no value, when there is none.
     pub error: Option<String>,
+    /// The half-sample values in draw order, NaN where the estimator failed on a draw. Kept in
+    /// memory for the paired ratio between consecutive layers ([`crate::bounds`]); not written.
+    #[serde(skip)]
+    pub halves: Vec<f64>,
+    /// Identifies the half-samples' index draws (shared seed, resample count, class sizes):
+    /// equal keys at two layers mean that draw b took the same examples at both, so the two
+    /// layers' half-sample values are paired. `None` when the draws were the layer's own.
+    #[serde(skip)]
+    pub halves_key: Option<u64>,
 }
 
 fn nan() -> f64 {

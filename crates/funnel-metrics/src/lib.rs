@@ -46,7 +46,9 @@ mod spec;
 pub mod tiles;
 pub mod w1;
 
-pub use bounds::{add_certified, assemble, sdpi_coefficients, Bounds, LayerRow};
+pub use bounds::{
+    add_certified, assemble, ratio_interval, sdpi_coefficients, Bounds, LayerRow, RatioInterval,
+};
 pub use cloud::{Cloud, Points};
 pub use divergence::{layer_divergence, resolve_kl, LayerContext, LayerDivergence, NoisyLayer};
 pub use error::EstimateError;

@@ -151,9 +151,17 @@ pub struct ClosedForm {
     pub projected_error: f64,
     /// This run's D_l = (r/2)·[−1/n − ln(1 − 1/n)] + ‖Π_l(μ̂ − μ)‖²/(2s²).
     pub kl_per_run: f64,
-    /// E D_l over training sets = (r/2)·ln(n/(n − 1)).
+    /// E D_l over training sets: (r/2)·ln(n/(n − 1)) at layers that do not depend on the data;
+    /// at the read-out (`readout`), whose direction is Π_M μ̂, ½[−1/n − ln(1 − 1/n)] +
+    /// E[(uᵀ(μ̂ − μ))²]/(2s²) by quadrature ([`crate::readout`]).
     pub kl_expected: f64,
-    /// sqrt(E D_l / 2) = sqrt(r·ln(n/(n−1))/4): the KL bound on the expected 0-1 gap.
+    /// Whether this is the class-mean read-out (the logits), whose direction depends on μ̂, so
+    /// that `kl_expected` is the quadrature and not (r/2)·ln(n/(n−1)). False in summaries
+    /// written before the distinction.
+    #[serde(default)]
+    pub readout: bool,
+    /// sqrt(E D_l / 2) (= sqrt(r·ln(n/(n−1))/4) at data-independent layers): the KL bound on the
+    /// expected 0-1 gap.
     pub kl_bound_expected: f64,
     /// This run's W2 = sqrt(‖A_l(μ̂ − μ)‖² + s²(1 − sqrt(1 − 1/n))²·‖A_l‖_F²) ≥ W1.
     pub w2_per_run: f64,
@@ -162,14 +170,21 @@ pub struct ClosedForm {
 }
 
 /// Closed forms of every layer 0..=L of `model` (trained by [`class_mean`] with this `mu_hat`)
-/// for the mixture with class-1 mean `mu`, noise `s` and `n` training examples.
+/// for the mixture with class-1 mean `mu`, noise `s` and `n` training examples. Layers
+/// 0..L−1 are data-independent; layer L is the read-out, whose expectation is the quadrature
+/// of [`crate::readout`] with the hidden product's rank and ‖Π_M μ‖.
 pub fn closed_forms(model: &Mlp, mu: &[f64], mu_hat: &[f64], s: f64, n: usize) -> Vec<ClosedForm> {
+    let n_points = n;
     let n = n as f64;
     let err = DVector::from_iterator(mu.len(), mu_hat.iter().zip(mu).map(|(a, b)| a - b));
+    let mu_v = DVector::from_column_slice(mu);
     let s2 = s * s;
     let shrink = 1.0 - (1.0 - 1.0 / n).sqrt();
-    products(model)
-        .into_iter()
+    let maps = products(model);
+    let last = maps.len() - 1;
+    // (rank, ‖Π_l μ‖) of the layer before the read-out
+    let mut hidden = (0usize, 0.0f64);
+    maps.into_iter()
         .enumerate()
         .map(|(layer, m)| {
             // row space of A_l = column space of M_l: its left singular vectors
@@ -184,14 +199,26 @@ pub fn closed_forms(model: &Mlp, mu: &[f64], mu_hat: &[f64], s: f64, n: usize) -
             let r = rank as f64;
             let frobenius = m.norm();
             let a_err2 = (m.transpose() * &err).norm_squared();
+            let readout = layer == last && layer > 0 && hidden.0 > 0;
+            let kl_expected = if readout {
+                // rank 1 along Π_M μ̂: the constant term once, the projected error by quadrature
+                0.5 * (-1.0 / n - (1.0 - 1.0 / n).ln())
+                    + crate::readout::readout_expected_q(hidden.0, hidden.1, s, n_points)
+                        / (2.0 * s2)
+            } else {
+                r / 2.0 * (n / (n - 1.0)).ln()
+            };
+            let proj_mu2: f64 = keep.iter().map(|&i| u.column(i).dot(&mu_v).powi(2)).sum();
+            hidden = (rank, proj_mu2.sqrt());
             ClosedForm {
                 layer,
                 rank,
                 frobenius,
                 projected_error: proj2.sqrt(),
                 kl_per_run: r / 2.0 * (-1.0 / n - (1.0 - 1.0 / n).ln()) + proj2 / (2.0 * s2),
-                kl_expected: r / 2.0 * (n / (n - 1.0)).ln(),
-                kl_bound_expected: (r * (n / (n - 1.0)).ln() / 4.0).sqrt(),
+                kl_expected,
+                readout,
+                kl_bound_expected: (kl_expected / 2.0).sqrt(),
                 w2_per_run: (a_err2 + s2 * shrink * shrink * frobenius * frobenius).sqrt(),
                 w2_expected: s * frobenius * (1.0 / n + shrink * shrink).sqrt(),
             }

@@ -7,13 +7,15 @@
 //! * [`train()`] — mini-batch training with burn's SGD (momentum) and Adam, or SGLD
 //!   ([`sgld_step`]), on an autodiff device, evaluating both splits after every epoch.
 //! * [`eval`] — cross-entropy, clipped cross-entropy and 0-1 loss, and the gap test − train.
-//! * [`class_mean`] — the class-mean rule and its closed forms.
+//! * [`class_mean`] — the class-mean rule and its closed forms; [`readout`] — the expected
+//!   divergence of its data-dependent read-out (a 2-D quadrature).
 //! * [`nan_if_null`] — reads back the NaN that `serde_json` wrote as `null`.
 
 pub mod class_mean;
 pub mod data;
 pub mod eval;
 mod nan;
+pub mod readout;
 mod train;
 
 pub use data::{DataError, DataInfo, DataSpec, Dataset, Split};

@@ -521,6 +521,7 @@ pub fn estimators(data: &[u8]) -> Result<(), String> {
         }),
         nonlinear: mode & 1 == 1,
         masked: mode & 2 == 2,
+        halves: None,
     };
     let div = layer_divergence(&p, &q, &spec, context, &device, seed);
     check("KL", &div.kl);

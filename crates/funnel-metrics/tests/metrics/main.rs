@@ -4,5 +4,6 @@ mod calibration;
 mod certified;
 mod closed_forms;
 mod common;
+mod contraction_ratio;
 mod probe_and_lipschitz;
 mod transport_and_smoothing;

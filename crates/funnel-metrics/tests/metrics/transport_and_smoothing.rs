@@ -327,6 +327,7 @@ mod degenerate {
                 noise: Some(noise),
                 nonlinear: false,
                 masked: false,
+                halves: None,
             },
             &dev,
             1,

@@ -176,22 +176,48 @@ pub fn contraction_section(rows: &[LayerRow]) -> String {
              measurement, or Gaussian noise after an unbounded activation), so the contracted bound is D_0 at every layer.\n\n",
         );
     }
-    s.push_str("| layer | regularizer | η_l | Π η | D_l − KL(π) | measured D_l / D_{l−1} | contracted D_l bound | contracted KL bound (0-1) |\n");
-    s.push_str("|---|---|---|---|---|---|---|---|\n");
+    s.push_str("| layer | regularizer | η_l | Π η | D_l − KL(π) | measured D_l / D_{l−1} [interval] | vs η_l | contracted D_l bound | contracted KL bound (0-1) |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         let part = if r.kl.error.is_some() {
             f64::NAN
         } else {
             r.kl.value - r.kl.label_term
         };
+        let ratio = if r.kl_ratio_lo.is_nan() && r.kl_ratio_hi.is_nan() {
+            num(r.kl_ratio)
+        } else {
+            let how = if r.kl_ratio_method == "paired" {
+                ""
+            } else {
+                " (c)"
+            };
+            format!(
+                "{} [{}, {}]{how}",
+                num(r.kl_ratio),
+                num(r.kl_ratio_lo),
+                num(r.kl_ratio_hi)
+            )
+        };
+        let v = r.kl_ratio_vs_eta;
+        let verdict = if v < 0.0 {
+            "below η"
+        } else if v > 0.0 {
+            "**above η**"
+        } else if v == 0.0 {
+            "contains η"
+        } else {
+            "—"
+        };
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.layer,
             r.regularizer,
             coefficient(r.eta),
             coefficient(r.eta_product),
             num(part),
-            num(r.kl_ratio),
+            ratio,
+            verdict,
             num(r.kl_contracted),
             num(r.kl_contracted_bound)
         ));
@@ -201,7 +227,14 @@ pub fn contraction_section(rows: &[LayerRow]) -> String {
          1 − p^d for Dropout on d units, 1 − p^(d_in·d_out) for DropConnect, erf(a√d/(β√2)) for noise N(0, β²) after an \
          activation with range half-width a. The contracted bound is KL(π_tr‖π_te) + Π_{k≤l} η_k·(D_0 − KL(π_tr‖π_te)) \
          from the layer-0 estimate; the label term does not contract. The measured ratio divides consecutive \
-         input-dependent estimates (D_l − KL(π)); it is noisy wherever the estimates are within their null baseline.\n\n",
+         input-dependent estimates (D_l − KL(π)), at every layer including the logits; it is noisy wherever the estimates are within their null baseline. \
+         Its interval comes from the same half-samples at both layers (paired: the same examples in each draw), spread of the \
+         per-draw ratio around its median re-centred on the measured ratio, spanning the raw and the null-corrected readings; \
+         (c) marks the conservative quotient of the two layers' intervals where the draws were not paired. `inf`: the previous \
+         layer's part can be ≤ 0, so the ratio is unbounded above. \"vs η_l\": below η (the whole interval below: the layer \
+         contracts more than η requires), contains η, or above η (the whole interval above η: the measured contraction is weaker \
+         than the SDPI allows — an estimator problem or a violation). Half-sample spreads of biased estimators describe their \
+         noise, not their bias: the interval's coverage is not established.\n\n",
     );
     s
 }
@@ -214,7 +247,7 @@ pub fn linear_gaussian_section(lg: &LinearGaussianSummary, rows: &[LayerRow]) ->
         num(lg.noise_std),
         num(lg.mean_error)
     );
-    s.push_str("| layer | rank r_l | ‖A_l‖_F | ‖Π_l(μ̂−μ)‖ | KL estimate [CI] | KL null | D_l this run | E D_l = (r/2)·ln(n/(n−1)) | W1 estimate [CI] | W1 null | W2 bound this run | sqrt(E W2²) |\n");
+    s.push_str("| layer | rank r_l | ‖A_l‖_F | ‖Π_l(μ̂−μ)‖ | KL estimate [CI] | KL null | D_l this run | E D_l | W1 estimate [CI] | W1 null | W2 bound this run | sqrt(E W2²) |\n");
     s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for f in &lg.layers {
         let row = rows.iter().find(|r| r.layer == f.layer);
@@ -227,7 +260,14 @@ pub fn linear_gaussian_section(lg: &LinearGaussianSummary, rows: &[LayerRow]) ->
             row.map_or("—".into(), |r| with_ci(&r.kl)),
             row.map_or("—".into(), |r| num(r.kl.null)),
             num(f.kl_per_run),
-            num(f.kl_expected),
+            if f.readout {
+                format!(
+                    "{} (read-out: data-dependent direction, 2-D quadrature)",
+                    num(f.kl_expected)
+                )
+            } else {
+                num(f.kl_expected)
+            },
             row.map_or("—".into(), |r| with_ci(&r.w1)),
             row.map_or("—".into(), |r| num(r.w1.null)),
             num(f.w2_per_run),
@@ -236,7 +276,10 @@ pub fn linear_gaussian_section(lg: &LinearGaussianSummary, rows: &[LayerRow]) ->
     }
     s.push_str(
         "\nD_l = KL(P_{T_l,Y | μ̂} of a training example ‖ P_{T_l,Y} of a fresh one) = (r/2)·[−1/n − ln(1 − 1/n)] + ‖Π_l(μ̂ − μ)‖²/(2s²): \
-         it depends on the layer only through the rank r_l and the projection of μ̂'s error. The W2 bound \
+         it depends on the layer only through the rank r_l and the projection of μ̂'s error. Averaged over training sets, \
+         E D_l = (r_l/2)·ln(n/(n−1)) at layers that do not depend on the data; the read-out's direction u = Π_M μ̂/‖Π_M μ̂‖ \
+         does, so there E D_L = ½[−1/n − ln(1 − 1/n)] + E[(uᵀ(μ̂ − μ))²]/(2s²), computed by a 2-D quadrature over the law of \
+         μ̂ in the hidden layers' row space (`funnel_train::readout`). The W2 bound \
          sqrt(‖A_l(μ̂ − μ)‖² + s²(1 − sqrt(1 − 1/n))²‖A_l‖_F²) bounds W1 of the same pair and grows with ‖A_l‖_F. \
          The estimates compare the train cloud with the test cloud. With hidden layers that do not depend on the data, \
          the train cloud is an i.i.d. sample of the same law as the test cloud, so a bias-corrected estimator targets 0 there. \

@@ -167,6 +167,8 @@ pub fn measure(
                     .and_then(known_activation)
                     .is_none_or(|a| a != Activation::Identity),
                 masked: fl.masked,
+                // set for every layer at once by `layers::divergences`
+                halves: None,
             },
             xt: None,
         })

@@ -33,7 +33,8 @@ pub struct LayerInput<'a> {
 }
 
 /// Every layer's divergences, in order, with a progress bar; layer l's random choices come
-/// from `derive_seed(seed, "layer-l")`.
+/// from `derive_seed(seed, "layer-l")`, except the KL half-samples' indices, which every layer
+/// draws from `derive_seed(seed, "halves")` (paired across layers).
 pub fn divergences(
     inputs: &[LayerInput],
     metrics: &MetricsSpec,
@@ -52,7 +53,13 @@ pub fn divergences(
             metrics.w1_name()
         ));
         let layer_seed = derive_seed(seed, &format!("layer-{l}"));
-        let (tr, te, context) = (input.train, input.test, input.context);
+        // one half-sample index stream for every layer: the KL half-samples of consecutive
+        // layers are then the same examples, and their ratio has a paired spread
+        let context = LayerContext {
+            halves: Some(derive_seed(seed, "halves")),
+            ..input.context
+        };
+        let (tr, te) = (input.train, input.test);
         let mut div = layer_divergence(tr, te, metrics, context, device, layer_seed);
         if metrics.mi {
             div.mi_ty = Some(label_information(tr, context, metrics, device, layer_seed));

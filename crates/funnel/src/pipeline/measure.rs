@@ -153,6 +153,8 @@ pub fn measure(m: Measure<'_>, mut summary: Summary) -> (Summary, Option<LayerFi
                     // the input, the logits and identity layers are linear maps of the data
                     nonlinear: layers[l].activation != Activation::Identity,
                     masked,
+                    // set for every layer at once by `layers::divergences`
+                    halves: None,
                 },
                 xt: xt_centres[l].as_ref().map(|(c, beta)| (c, *beta, group)),
             }

@@ -227,7 +227,7 @@ pub const CERT_HEAD: [&str; 6] = [
 
 /// Per-layer columns of `summary.csv` beyond the two bounds: `<prefix><layer>` ← the field
 /// of the layer's entry in `summary.json`.
-pub const LAYER_FIELDS: [(&str, LayerField); 26] = [
+pub const LAYER_FIELDS: [(&str, LayerField); 30] = [
     ("kl_l", |l| l.kl.value),
     ("w1_l", |l| l.w1.value),
     ("kl_null_l", |l| l.kl.null),
@@ -244,6 +244,18 @@ pub const LAYER_FIELDS: [(&str, LayerField); 26] = [
     ("eta_l", |l| l.eta),
     ("eta_product_l", |l| l.eta_product),
     ("kl_ratio_l", |l| l.kl_ratio),
+    ("kl_ratio_lo_l", |l| l.kl_ratio_lo),
+    // +∞ where the previous layer's part can be ≤ 0; aggregate.csv averages finite values
+    // only, so `kl_ratio_unbounded_l` says in how many seeds that happened
+    ("kl_ratio_hi_l", |l| l.kl_ratio_hi),
+    ("kl_ratio_unbounded_l", |l| {
+        if l.kl_ratio_hi.is_nan() {
+            f64::NAN
+        } else {
+            f64::from(u8::from(l.kl_ratio_hi == f64::INFINITY))
+        }
+    }),
+    ("kl_ratio_vs_eta_l", |l| l.kl_ratio_vs_eta),
     ("kl_contracted_bound_l", |l| l.kl_contracted_bound),
     ("w1_bound_local_l", |l| l.w1_bound_local),
     ("lipschitz_local_l", |l| l.lipschitz_local),

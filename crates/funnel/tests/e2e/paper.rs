@@ -100,6 +100,7 @@ fn class_mean_estimates_match_the_per_run_closed_form() {
             noise: None,
             nonlinear: false,
             masked: false,
+            halves: None,
         };
         let div = layer_divergence(&p[l], &q[l], &spec, context, &device, 3 + l as u64);
         let est = div.kl.value - div.kl.label_term;
@@ -196,6 +197,10 @@ fn runs_write_closed_forms_and_sdpi_columns() {
         "kl_contracted",
         "kl_contracted_bound",
         "kl_ratio",
+        "kl_ratio_lo",
+        "kl_ratio_hi",
+        "kl_ratio_method",
+        "kl_ratio_vs_eta",
         "lipschitz_local",
         "w1_bound_local",
     ] {
