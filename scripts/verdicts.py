@@ -174,6 +174,39 @@ def funnels(axes, groups):
               "argmin layer by more than this moves the raw-W1 argmin)")
 
 
+def contraction(axes, groups):
+    print("\n## Measured contraction D_l/D_{l-1} against η_l (means over seeds; vs η: runs whose"
+          " interval lies below / contains / lies above η_l; runs with an unbounded upper end)")
+    from collections import Counter
+    for key, rs in groups.items():
+        print("\n" + ", ".join(f"{a} = {k}" for a, k in zip(axes, key)) + f"  ({len(rs)} runs)")
+        print("layer | D_l estimate (truth at 0: 0.5) | KL resolved | η_l | Π η | measured ratio"
+              " | ratio interval low / high (finite) | below / contains / above η | unbounded")
+        for l in range(layers(rs[0])):
+            vs = Counter(r.get(f"kl_ratio_vs_eta_l{l}", "") for r in rs)
+            unb = sum(1 for r in rs if r.get(f"kl_ratio_unbounded_l{l}") == "1")
+            print(f"{l} | {fmt(mean_ci(col(rs, f'kl_l{l}')))} | {resolved(rs, 'kl', l)} | "
+                  f"{fmt(mean_ci(col(rs, f'eta_l{l}')))} | {fmt(mean_ci(col(rs, f'eta_product_l{l}')))} | "
+                  + ("" if l == 0 else
+                     f"{fmt(mean_ci(col(rs, f'kl_ratio_l{l}')))} | "
+                     f"{fmt(mean_ci(col(rs, f'kl_ratio_lo_l{l}')))} / {fmt(mean_ci(col(rs, f'kl_ratio_hi_l{l}')))} | "
+                     f"{vs.get('-1', 0)} / {vs.get('0', 0)} / {vs.get('1', 0)} | {unb}"))
+
+
+def linear_gaussian(axes, groups):
+    print("\n## Closed forms against estimates (means over seeds)")
+    for key, rs in groups.items():
+        print("\n" + ", ".join(f"{a} = {k}" for a, k in zip(axes, key)) + f"  ({len(rs)} runs)")
+        print("layer | rank | E D_l (closed form) | per-run D_l (exact), mean | estimate | null |"
+              " excess | KL resolved | estimate − per-run D_l (paired)")
+        for l in range(layers(rs[0])):
+            print(f"{l} | {rs[0].get(f'closed_rank_l{l}')} | {fmt(mean_ci(col(rs, f'kl_expected_l{l}')), 4)} | "
+                  f"{fmt(mean_ci(col(rs, f'kl_closed_l{l}')), 4)} | {fmt(mean_ci(col(rs, f'kl_l{l}')), 4)} | "
+                  f"{fmt(mean_ci(col(rs, f'kl_null_l{l}')), 4)} | {fmt(mean_ci(col(rs, f'kl_excess_l{l}')), 4)} | "
+                  f"{resolved(rs, 'kl', l)} | "
+                  f"{fmt(mean_ci([num(r[f'kl_l{l}']) - num(r[f'kl_closed_l{l}']) for r in rs]), 4)}")
+
+
 def main():
     study = sys.argv[1] if len(sys.argv) > 1 else ""
     if study == "funnel":
@@ -181,6 +214,19 @@ def main():
         gaps(axes, groups)
         per_layer_table(axes, groups, w1_cols(), "W1 per layer (means over seeds)")
         funnels(axes, groups)
+    elif study.startswith("contraction"):
+        for sub in ("dropout", "noise"):
+            axes, groups = load(f"contraction/{sub}")
+            print(f"\n# contraction/{sub}")
+            gaps(axes, groups)
+            contraction(axes, groups)
+    elif study == "linear-gaussian":
+        axes, groups = load(study)
+        linear_gaussian(axes, groups)
+    elif study == "deeper-narrower":
+        axes, groups = load(study)
+        gaps(axes, groups)
+        contraction(axes, groups)
     elif study in ("depth-sweep", "digits"):
         axes, groups = load(study)
         gaps(axes, groups)

@@ -102,6 +102,7 @@ fn per_run_closed_form_averages_to_the_expected_one() {
     let mu = vec![0.3 / 6f64.sqrt(); 6];
     let split_of = |seed| {
         DataSpec::Gaussian {
+            label_noise: 0.0,
             dim: 6,
             n_train: n,
             n_test: 2,
