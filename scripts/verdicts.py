@@ -31,6 +31,10 @@ def num(s):
     return v
 
 
+def finite(values):
+    return [x for x in values if math.isfinite(x)]
+
+
 def mean_ci(values):
     v = [x for x in values if not math.isnan(x)]
     n = len(v)
@@ -189,7 +193,7 @@ def contraction(axes, groups):
                   f"{fmt(mean_ci(col(rs, f'eta_l{l}')))} | {fmt(mean_ci(col(rs, f'eta_product_l{l}')))} | "
                   + ("" if l == 0 else
                      f"{fmt(mean_ci(col(rs, f'kl_ratio_l{l}')))} | "
-                     f"{fmt(mean_ci(col(rs, f'kl_ratio_lo_l{l}')))} / {fmt(mean_ci(col(rs, f'kl_ratio_hi_l{l}')))} | "
+                     f"{fmt(mean_ci(col(rs, f'kl_ratio_lo_l{l}')))} / {fmt(mean_ci(finite(col(rs, f'kl_ratio_hi_l{l}'))))} | "
                      f"{vs.get('-1', 0)} / {vs.get('0', 0)} / {vs.get('1', 0)} | {unb}"))
 
 
