@@ -16,10 +16,18 @@ pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> f64 {
 
 /// [`kendall_tau_b`] of finite pairs.
 pub fn tau_b_of_pairs(pairs: &[(f64, f64)]) -> f64 {
+    tau_b_skipping(pairs, |_, _| false)
+}
+
+/// τ-b of finite pairs, leaving out the pairs (i, j), i < j, for which `skip(i, j)` holds.
+pub fn tau_b_skipping(pairs: &[(f64, f64)], skip: impl Fn(usize, usize) -> bool) -> f64 {
     let sign = |a: f64, b: f64| i64::from(a > b) - i64::from(a < b);
     let (mut s, mut nx, mut ny) = (0i64, 0i64, 0i64);
     for (i, &(xi, yi)) in pairs.iter().enumerate() {
-        for &(xj, yj) in &pairs[i + 1..] {
+        for (j, &(xj, yj)) in pairs.iter().enumerate().skip(i + 1) {
+            if skip(i, j) {
+                continue;
+            }
             let (dx, dy) = (sign(xi, xj), sign(yi, yj));
             s += dx * dy;
             nx += dx * dx;

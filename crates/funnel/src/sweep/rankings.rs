@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 
 use crate::results::sweep_dir::{cell_text, csv_bytes};
-use crate::stats::{mean_std, quantile, tau_b_of_pairs, Resampler};
+use crate::stats::{mean_std, quantile, tau_b_of_pairs, tau_b_skipping, Resampler};
 use crate::text::num;
 
 /// Bootstrap resamples per row.
@@ -187,24 +187,7 @@ fn means(pairs: &[(f64, f64)]) -> (f64, f64) {
 /// τ-b of pairs, leaving out the pairs of two entries whose `tags` (original configuration,
 /// draw) name the same configuration in different draws of a resample.
 fn tau_b_resampled(pairs: &[(f64, f64)], tags: &[(usize, usize)]) -> f64 {
-    let sign = |a: f64, b: f64| i64::from(a > b) - i64::from(a < b);
-    let (mut s, mut nx, mut ny) = (0i64, 0i64, 0i64);
-    for (i, (&(xi, yi), &(ci, di))) in pairs.iter().zip(tags).enumerate() {
-        for (&(xj, yj), &(cj, dj)) in pairs[i + 1..].iter().zip(&tags[i + 1..]) {
-            if ci == cj && di != dj {
-                continue;
-            }
-            let (dx, dy) = (sign(xi, xj), sign(yi, yj));
-            s += dx * dy;
-            nx += dx * dx;
-            ny += dy * dy;
-        }
-    }
-    if nx > 0 && ny > 0 {
-        s as f64 / (nx as f64 * ny as f64).sqrt()
-    } else {
-        f64::NAN
-    }
+    tau_b_skipping(pairs, |i, j| tags[i].0 == tags[j].0 && tags[i].1 != tags[j].1)
 }
 
 /// The bootstrap of τ-b over the cells and of τ-b over the configuration means: `groups` are
