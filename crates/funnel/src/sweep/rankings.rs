@@ -187,7 +187,9 @@ fn means(pairs: &[(f64, f64)]) -> (f64, f64) {
 /// τ-b of pairs, leaving out the pairs of two entries whose `tags` (original configuration,
 /// draw) name the same configuration in different draws of a resample.
 fn tau_b_resampled(pairs: &[(f64, f64)], tags: &[(usize, usize)]) -> f64 {
-    tau_b_skipping(pairs, |i, j| tags[i].0 == tags[j].0 && tags[i].1 != tags[j].1)
+    tau_b_skipping(pairs, |i, j| {
+        tags[i].0 == tags[j].0 && tags[i].1 != tags[j].1
+    })
 }
 
 /// The bootstrap of τ-b over the cells and of τ-b over the configuration means: `groups` are
