@@ -285,7 +285,7 @@ fn gibbs_budget_runs_reports_and_rejects_bad_lists() {
         let eta: f64 = r["eta_product"].parse().unwrap();
         let risk: f64 = r["test_loss"].parse().unwrap();
         assert!(
-            gap > 0.0 && gap < r["bound_gibbs"].parse().unwrap(),
+            gap > 0.0 && gap < r["bound_gibbs"].parse::<f64>().unwrap(),
             "{r:?}"
         );
         assert!(risk >= (1.0 - eta) / 2.0, "{r:?}");
