@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reruns every study of the paper's results and copies what the write-ups cite into
 # experiments/: summary.csv, aggregate.csv, rankings.csv and the figures of each sweep; the
-# outputs of the exact Gibbs enumerations. About 25 minutes on 2 cores once built (timings per
+# outputs of the exact Gibbs enumerations. About 27 minutes on 2 cores once built (timings per
 # study in each README). experiments/estimator-calibration (`funnel selftest`, 7.5 min) is not
 # rerun here: run `funnel selftest > experiments/estimator-calibration/selftest.txt`.
 #   scripts/studies.sh [FUNNEL_BINARY] [STUDY_FOLDER...]   (default: every study)
