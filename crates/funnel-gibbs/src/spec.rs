@@ -63,10 +63,15 @@ impl Architecture {
             .product()
     }
 
+    /// The hidden widths joined by `sep`, e.g. `1, 3, 1` for `", "`.
+    pub fn widths_joined(&self, sep: &str) -> String {
+        let w: Vec<String> = self.widths.iter().map(|h| h.to_string()).collect();
+        w.join(sep)
+    }
+
     /// A short name, e.g. `[1, 3, 1] p = 0.5`.
     pub fn label(&self) -> String {
-        let w: Vec<String> = self.widths.iter().map(|h| h.to_string()).collect();
-        format!("[{}] p = {}", w.join(", "), self.dropout)
+        format!("[{}] p = {}", self.widths_joined(", "), self.dropout)
     }
 }
 

@@ -52,16 +52,7 @@ pub fn gibbs(args: &GibbsArgs) -> Result<Status, CliError> {
         spec.levels.len(),
         (spec.levels.len() as f64).powi(spec.params() as i32)
     ));
-    let pb = bar(
-        1,
-        "enumerating {bar:30} {pos}/{len} cells [{elapsed_precise}<{eta_precise}]",
-    );
-    let results = gibbs::run(spec, &mut |done, total| {
-        pb.set_length(total as u64);
-        pb.set_position(done as u64);
-    })
-    .map_err(|e| CliError::input(format!("{}: {e}", args.config.display())))?;
-    pb.finish_and_clear();
+    let results = enumerate(args, |progress| gibbs::run(spec, progress))?;
     let seconds = start.elapsed().as_secs_f64();
     run.write("gibbs.csv", &rows_csv(&results))
         .map_err(io_err("cannot write gibbs.csv"))?;
@@ -77,21 +68,13 @@ pub fn gibbs(args: &GibbsArgs) -> Result<Status, CliError> {
         results,
     };
     let results = &summary.results;
-    run.write("summary.json", &to_json(&summary))
-        .map_err(io_err("cannot write summary.json"))?;
-    match plots::gibbs_figure(results) {
-        Ok(fig) => output::files::write_figures(&[fig], |path, bytes| run.write(path, bytes))
-            .map_err(|(path, e)| io_err(&format!("cannot write {path}"))(e))?,
-        Err(e) => warn(format_args!("warning: the figure could not be drawn: {e}")),
-    }
-    run.write(
-        "report.md",
-        output::gibbs_md::markdown(&file.name, run.id(), spec, results).as_bytes(),
-    )
-    .map_err(io_err("cannot write report.md"))?;
-    let dir = run
-        .finish()
-        .map_err(io_err("cannot finish the results folder"))?;
+    let report = output::gibbs_md::markdown(&file.name, run.id(), spec, results);
+    let dir = finish(
+        run,
+        &to_json(&summary),
+        plots::gibbs_figure(results),
+        &report,
+    )?;
     for f in &results.fits {
         say(format_args!(
             "γ = {}: E gap ∝ n^{} (± {}) over n = {:?}",
@@ -127,16 +110,7 @@ fn budget(
         spec.levels.len(),
         (spec.levels.len() as f64).powi(spec.params() as i32)
     ));
-    let pb = bar(
-        1,
-        "enumerating {bar:30} {pos}/{len} cells [{elapsed_precise}<{eta_precise}]",
-    );
-    let results = gibbs::run_architectures(spec, &mut |done, total| {
-        pb.set_length(total as u64);
-        pb.set_position(done as u64);
-    })
-    .map_err(|e| CliError::input(format!("{}: {e}", args.config.display())))?;
-    pb.finish_and_clear();
+    let results = enumerate(args, |progress| gibbs::run_architectures(spec, progress))?;
     let seconds = start.elapsed().as_secs_f64();
     run.write("gibbs.csv", &budget_rows_csv(&results))
         .map_err(io_err("cannot write gibbs.csv"))?;
@@ -152,21 +126,13 @@ fn budget(
         results,
     };
     let results = &summary.results;
-    run.write("summary.json", &to_json(&summary))
-        .map_err(io_err("cannot write summary.json"))?;
-    match plots::gibbs_budget_figure(results) {
-        Ok(fig) => output::files::write_figures(&[fig], |path, bytes| run.write(path, bytes))
-            .map_err(|(path, e)| io_err(&format!("cannot write {path}"))(e))?,
-        Err(e) => warn(format_args!("warning: the figure could not be drawn: {e}")),
-    }
-    run.write(
-        "report.md",
-        output::gibbs_md::budget_markdown(name, run.id(), spec, results).as_bytes(),
-    )
-    .map_err(io_err("cannot write report.md"))?;
-    let dir = run
-        .finish()
-        .map_err(io_err("cannot finish the results folder"))?;
+    let report = output::gibbs_md::budget_markdown(name, run.id(), spec, results);
+    let dir = finish(
+        run,
+        &to_json(&summary),
+        plots::gibbs_budget_figure(results),
+        &report,
+    )?;
     for a in &results.architectures {
         let last = a.results.rows.last();
         say(format_args!(
@@ -192,4 +158,44 @@ fn budget(
         dir.display()
     ));
     Ok(Status::Ok)
+}
+
+/// Runs an enumeration (`gibbs::run` or `gibbs::run_architectures`) behind a progress bar; an
+/// invalid `[gibbs]` table is the config file's error.
+fn enumerate<T>(
+    args: &GibbsArgs,
+    run: impl FnOnce(&mut dyn FnMut(usize, usize)) -> Result<T, gibbs::GibbsError>,
+) -> Result<T, CliError> {
+    let pb = bar(
+        1,
+        "enumerating {bar:30} {pos}/{len} cells [{elapsed_precise}<{eta_precise}]",
+    );
+    let results = run(&mut |done, total| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    })
+    .map_err(|e| CliError::input(format!("{}: {e}", args.config.display())))?;
+    pb.finish_and_clear();
+    Ok(results)
+}
+
+/// Writes `summary.json`, the figure (a warning if it could not be drawn) and `report.md`,
+/// then finishes the run folder; returns its path.
+fn finish(
+    run: RunDir,
+    summary_json: &[u8],
+    figure: Result<plots::Figure, String>,
+    report: &str,
+) -> Result<PathBuf, CliError> {
+    run.write("summary.json", summary_json)
+        .map_err(io_err("cannot write summary.json"))?;
+    match figure {
+        Ok(fig) => output::files::write_figures(&[fig], |path, bytes| run.write(path, bytes))
+            .map_err(|(path, e)| io_err(&format!("cannot write {path}"))(e))?,
+        Err(e) => warn(format_args!("warning: the figure could not be drawn: {e}")),
+    }
+    run.write("report.md", report.as_bytes())
+        .map_err(io_err("cannot write report.md"))?;
+    run.finish()
+        .map_err(io_err("cannot finish the results folder"))
 }

@@ -4,6 +4,12 @@ use funnel_gibbs::{BudgetResults, GibbsResults, GibbsSpec};
 
 use crate::text::num;
 
+/// The weight values, as the report lists them: `-1.00, 0, 1.00`.
+fn levels(spec: &GibbsSpec) -> String {
+    let v: Vec<String> = spec.levels.iter().map(|v| num(*v)).collect();
+    v.join(", ")
+}
+
 /// The report of a Gibbs run: the exact table per (γ, n), the fitted rates and the theory.
 pub fn markdown(name: &str, id: &str, spec: &GibbsSpec, r: &GibbsResults) -> String {
     let mut s = format!("# funnel gibbs `{name}` — {id}\n\n");
@@ -16,11 +22,7 @@ pub fn markdown(name: &str, id: &str, spec: &GibbsSpec, r: &GibbsResults) -> Str
         spec.dim,
         spec.hidden(),
         r.params,
-        spec.levels
-            .iter()
-            .map(|v| num(*v))
-            .collect::<Vec<_>>()
-            .join(", "),
+        levels(spec),
         spec.pool,
         spec.dim,
         num(spec.mean_norm),
@@ -71,21 +73,9 @@ pub fn markdown(name: &str, id: &str, spec: &GibbsSpec, r: &GibbsResults) -> Str
 /// Πη, the loss floor it implies and the smallest population risk in the weight set; then the
 /// exact table per (architecture, γ, n) with the bounds with and without Πη.
 pub fn budget_markdown(name: &str, id: &str, spec: &GibbsSpec, r: &BudgetResults) -> String {
-    let levels = spec
-        .levels
-        .iter()
-        .map(|v| num(*v))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let widths = |a: &funnel_gibbs::ArchitectureResults| {
-        let w: Vec<String> = a
-            .architecture
-            .widths
-            .iter()
-            .map(|h| h.to_string())
-            .collect();
-        format!("[{}]", w.join(", "))
-    };
+    let levels = levels(spec);
+    let widths =
+        |a: &funnel_gibbs::ArchitectureResults| format!("[{}]", a.architecture.widths_joined(", "));
     let configs = r.architectures.first().map_or(0, |a| a.results.configs);
     let mut s = format!("# funnel gibbs `{name}` — {id}\n\n");
     s.push_str(&format!(

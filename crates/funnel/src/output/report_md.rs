@@ -58,6 +58,13 @@ pub fn markdown(summary: &Summary) -> String {
             ""
         }
     ));
+    let dims = summary
+        .model
+        .dims
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(" → ");
     if summary.layers_file.is_some() {
         s.push_str(&format!(
             "| model | layers {} of widths {} (trained elsewhere) |\n",
@@ -67,27 +74,12 @@ pub fn markdown(summary: &Summary) -> String {
                 .map(|r| format!("`{}`", r.name))
                 .collect::<Vec<_>>()
                 .join(", "),
-            summary
-                .model
-                .dims
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(" → ")
+            dims
         ));
     } else {
         s.push_str(&format!(
             "| model | {} ({}; {} on hidden layers; {} parameters) |\n",
-            summary
-                .model
-                .dims
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(" → "),
-            summary.model.activation,
-            summary.model.regularizer,
-            summary.model.parameters
+            dims, summary.model.activation, summary.model.regularizer, summary.model.parameters
         ));
     }
     if summary.layers_file.is_some() {

@@ -100,13 +100,11 @@ pub fn gibbs_budget_figure(r: &funnel_gibbs::BudgetResults) -> Result<Figure, St
         let names: Vec<String> = archs
             .iter()
             .map(|a| {
-                let w: Vec<String> = a
-                    .architecture
-                    .widths
-                    .iter()
-                    .map(|h| h.to_string())
-                    .collect();
-                format!("[{}] p{}", w.join(","), a.architecture.dropout)
+                format!(
+                    "[{}] p{}",
+                    a.architecture.widths_joined(","),
+                    a.architecture.dropout
+                )
             })
             .collect();
         let first = archs.first().ok_or("no architectures")?;

@@ -81,14 +81,8 @@ const ARCH_COLUMNS: [&str; 6] = [
 ];
 
 fn arch_fields(a: &funnel_gibbs::ArchitectureResults) -> Vec<String> {
-    let widths: Vec<String> = a
-        .architecture
-        .widths
-        .iter()
-        .map(|h| h.to_string())
-        .collect();
     vec![
-        widths.join("-"),
+        a.architecture.widths_joined("-"),
         a.depth.to_string(),
         a.architecture.dropout.to_string(),
         a.eta_product.to_string(),
