@@ -30,6 +30,7 @@ pub mod bounds;
 pub mod calibrate;
 pub mod certified;
 pub mod cloud;
+pub mod contraction;
 pub mod divergence;
 mod error;
 pub mod estimate;
@@ -46,10 +47,9 @@ mod spec;
 pub mod tiles;
 pub mod w1;
 
-pub use bounds::{
-    add_certified, assemble, ratio_interval, sdpi_coefficients, Bounds, LayerRow, RatioInterval,
-};
+pub use bounds::{add_certified, assemble, sdpi_coefficients, Bounds, LayerRow};
 pub use cloud::{Cloud, Points};
+pub use contraction::{ratio_interval, RatioInterval};
 pub use divergence::{layer_divergence, resolve_kl, LayerContext, LayerDivergence, NoisyLayer};
 pub use error::EstimateError;
 pub use estimate::{Bias, Estimate};

@@ -1,4 +1,4 @@
-//! The measured contraction D_l/D_{l−1} and its interval (`bounds::ratio_interval`): paired
+//! The measured contraction D_l/D_{l−1} and its interval (`contraction::ratio_interval`): paired
 //! half-samples across layers, the conservative fallback, and what happens without a ratio.
 
 use crate::common::device;
