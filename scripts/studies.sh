@@ -36,8 +36,9 @@ for study in "${sweeps[@]}"; do
     rm -rf "$dest/plots"
     cp "$out/$name/summary.csv" "$out/$name/aggregate.csv" "$dest/"
     [[ -f "$out/$name/rankings.csv" ]] && cp "$out/$name/rankings.csv" "$dest/"
-    cp -r "$out/$name/plots" "$dest/plots"
-    "$funnel" report "$dest" > /dev/null   # the committed files as `funnel report` redraws them
+    # the figures as `funnel report` draws them from the committed study.toml (the sweep's own
+    # plots/ follow the study file frozen into its sweep.json)
+    "$funnel" report "$dest" > /dev/null
 done
 for file in "${gibbs[@]}"; do
     [[ -f "experiments/$file" ]] || { echo "skipping $file (not there)"; continue; }
